@@ -1,0 +1,192 @@
+//! Decoding a function body (`prosrc`) into a wasm binary.
+//!
+//! A body is zero or more directive lines followed by one whole module:
+//!
+//! ```text
+//! @export add_one                 -- optional: call this export instead of the function's name
+//! (module (func (export "add_one") ...))   -- WebAssembly text, or
+//! \x0061736d01000000...            -- the binary as hex (bytea's escape form), or
+//! AGFzbQEAAAA...                   -- the binary as base64
+//! ```
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::error::{PlWasmError, Result};
+
+/// A decoded body: the binary, its content hash, and the export it names (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedBody {
+    pub wasm: Vec<u8>,
+    /// SHA-256 of `wasm`: the key of the compiled-module cache.
+    pub hash: [u8; 32],
+    /// Set by an `@export name` directive.
+    pub export: Option<String>,
+}
+
+/// How the module was written; reported in messages and useful to tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Text,
+    Hex,
+    Base64,
+}
+
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+/// Source text may be larger than the binary it encodes (hex doubles it, WAT is wordier).
+/// Bounding the text before parsing keeps a huge body from costing a huge parse.
+const SOURCE_TO_BINARY_RATIO: usize = 8;
+
+/// Decodes `source` into a wasm binary no larger than `max_module_size` bytes.
+pub fn decode_body(source: &str, max_module_size: usize) -> Result<DecodedBody> {
+    let source_limit = max_module_size.saturating_mul(SOURCE_TO_BINARY_RATIO);
+    if source.len() > source_limit {
+        return Err(PlWasmError::ModuleTooLarge { size: source.len(), limit: source_limit });
+    }
+    let (export, module_text) = split_directives(source)?;
+    let (wasm, _encoding) = decode_module(module_text)?;
+    if wasm.len() > max_module_size {
+        return Err(PlWasmError::ModuleTooLarge { size: wasm.len(), limit: max_module_size });
+    }
+    let hash: [u8; 32] = Sha256::digest(&wasm).into();
+    Ok(DecodedBody { wasm, hash, export })
+}
+
+/// Splits leading `@directive` lines from the module text.
+fn split_directives(source: &str) -> Result<(Option<String>, &str)> {
+    let mut export = None;
+    let mut rest = source;
+    loop {
+        let trimmed = rest.trim_start();
+        if !trimmed.starts_with('@') {
+            return Ok((export, trimmed));
+        }
+        let (line, after) = match trimmed.find('\n') {
+            Some(end) => (&trimmed[..end], &trimmed[end + 1..]),
+            None => (trimmed, ""),
+        };
+        let line = line.trim_end();
+        let mut words = line.split_whitespace();
+        let directive = words.next().unwrap_or_default();
+        let bad = |reason: &str| PlWasmError::BadDirective { line: line.to_string(), reason: reason.to_string() };
+        match directive {
+            "@export" => {
+                let name = words.next().ok_or_else(|| bad("@export needs an export name"))?;
+                if words.next().is_some() {
+                    return Err(bad("@export takes exactly one name"));
+                }
+                if export.is_some() {
+                    return Err(bad("@export given twice"));
+                }
+                export = Some(name.trim_matches('"').to_string());
+            }
+            _ => return Err(bad(&format!("unknown directive \"{directive}\""))),
+        }
+        rest = after;
+    }
+}
+
+fn decode_module(text: &str) -> Result<(Vec<u8>, Encoding)> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(PlWasmError::EmptyBody);
+    }
+    if text.starts_with('(') || text.starts_with(";;") {
+        let wasm = wat::parse_str(text).map_err(|err| PlWasmError::WatSyntax { message: err.to_string() })?;
+        return Ok((wasm, Encoding::Text));
+    }
+    if let Some(hex_digits) = text.strip_prefix("\\x") {
+        let compact: String = hex_digits.chars().filter(|c| !c.is_whitespace()).collect();
+        let wasm = hex::decode(&compact)
+            .map_err(|err| PlWasmError::BadEncoding { encoding: "hex", message: err.to_string() })?;
+        return check_magic(wasm).map(|w| (w, Encoding::Hex));
+    }
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if !compact.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')) {
+        return Err(PlWasmError::UnrecognizedBody);
+    }
+    let wasm = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|err| PlWasmError::BadEncoding { encoding: "base64", message: err.to_string() })?;
+    check_magic(wasm).map(|w| (w, Encoding::Base64))
+}
+
+fn check_magic(wasm: Vec<u8>) -> Result<Vec<u8>> {
+    if wasm.starts_with(WASM_MAGIC) {
+        Ok(wasm)
+    } else {
+        Err(PlWasmError::NotWasm)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADD_ONE_WAT: &str =
+        r#"(module (func (export "add_one") (param i64) (result i64) local.get 0 i64.const 1 i64.add))"#;
+
+    #[test]
+    fn text_hex_and_base64_decode_to_the_same_binary() {
+        let text = decode_body(ADD_ONE_WAT, 1 << 20).unwrap();
+        let hex_body = format!("\\x{}", hex::encode(&text.wasm));
+        let b64_body = base64::engine::general_purpose::STANDARD.encode(&text.wasm);
+        let from_hex = decode_body(&hex_body, 1 << 20).unwrap();
+        let from_b64 = decode_body(&format!("\n  {b64_body}\n"), 1 << 20).unwrap();
+        assert_eq!(text, from_hex);
+        assert_eq!(text, from_b64);
+        assert!(text.wasm.starts_with(WASM_MAGIC));
+    }
+
+    #[test]
+    fn export_directive_is_read_and_stripped() {
+        let body = format!("\n  @export add_one\n{ADD_ONE_WAT}");
+        let decoded = decode_body(&body, 1 << 20).unwrap();
+        assert_eq!(decoded.export.as_deref(), Some("add_one"));
+    }
+
+    #[test]
+    fn bad_directives_are_refused() {
+        let unknown = decode_body("@abi 7\n(module)", 1024).unwrap_err();
+        assert!(matches!(unknown, PlWasmError::BadDirective { .. }));
+        let empty = decode_body("@export\n(module)", 1024).unwrap_err();
+        assert!(matches!(empty, PlWasmError::BadDirective { .. }));
+        let twice = decode_body("@export a\n@export b\n(module)", 1024).unwrap_err();
+        assert!(matches!(twice, PlWasmError::BadDirective { .. }));
+    }
+
+    #[test]
+    fn wat_errors_carry_the_position() {
+        let err = decode_body("(module\n  (func (result i32) i32.const))", 1024).unwrap_err();
+        match err {
+            PlWasmError::WatSyntax { message } => assert!(message.contains(":2:"), "{message}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_wasm_bytes_and_garbage_are_refused() {
+        assert_eq!(decode_body("\\x00112233", 1024).unwrap_err(), PlWasmError::NotWasm);
+        assert!(matches!(decode_body("\\xzz", 1024).unwrap_err(), PlWasmError::BadEncoding { encoding: "hex", .. }));
+        assert_eq!(decode_body("select 1;", 1024).unwrap_err(), PlWasmError::UnrecognizedBody);
+        assert_eq!(decode_body("  \n ", 1024).unwrap_err(), PlWasmError::EmptyBody);
+        assert_eq!(decode_body("aGVsbG8=", 1024).unwrap_err(), PlWasmError::NotWasm);
+    }
+
+    #[test]
+    fn size_cap_applies_to_binary_and_to_source() {
+        let err = decode_body(ADD_ONE_WAT, 16).unwrap_err();
+        assert!(matches!(err, PlWasmError::ModuleTooLarge { limit: 16, .. }), "{err:?}");
+        let huge = format!("(module) ;; {}", "x".repeat(10_000));
+        let err = decode_body(&huge, 100).unwrap_err();
+        assert!(matches!(err, PlWasmError::ModuleTooLarge { limit: 800, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn identical_modules_hash_alike() {
+        let a = decode_body(ADD_ONE_WAT, 1 << 20).unwrap();
+        let b = decode_body(&format!("  {ADD_ONE_WAT}  "), 1 << 20).unwrap();
+        assert_eq!(a.hash, b.hash);
+    }
+}

@@ -1,0 +1,94 @@
+//! How plwasm configures wasmtime. One [`wasmtime::Engine`] per backend, made on first use.
+//!
+//! Choices, and why:
+//! - fuel metering on: every call gets a budget (`plwasm.fuel_limit`), so a guest cannot
+//!   spin without limit even when no one cancels it;
+//! - epoch interruption on: the extension advances the epoch from a ticker thread while wasm
+//!   runs, and the deadline callback checks PostgreSQL's interrupt flags, so cancel and
+//!   `statement_timeout` stop a guest within a tick;
+//! - no threads, no shared memory, no multiple memories, no memory64: one capped 32-bit
+//!   linear memory per instance;
+//! - no parallel compilation and no on-disk cache: wasmtime must not start threads of its own
+//!   inside a backend, nor write files;
+//! - no copy-on-write memory images: they hold a memfd per module, file descriptors that
+//!   PostgreSQL's fd accounting does not know about.
+
+use wasmtime::{Config, Engine, OptLevel};
+
+use crate::error::{PlWasmError, Result};
+
+/// Engine-wide settings, fixed for the life of a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// Bytes of native stack wasm may use below the point where it was entered.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings { max_wasm_stack: 512 * 1024 }
+    }
+}
+
+/// The wasmtime configuration plwasm runs with.
+pub fn engine_config(settings: &EngineSettings) -> Config {
+    let mut config = Config::new();
+    config
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(settings.max_wasm_stack)
+        .wasm_multi_memory(false)
+        .wasm_memory64(false)
+        .memory_init_cow(false)
+        .cranelift_opt_level(OptLevel::Speed);
+    config
+}
+
+/// Builds the engine. Called lazily in a backend, never in the postmaster: creating it
+/// installs wasmtime's trap handlers, which must sit on top of PostgreSQL's own.
+pub fn new_engine(settings: &EngineSettings) -> Result<Engine> {
+    Engine::new(&engine_config(settings))
+        .map_err(|err| PlWasmError::Internal { message: format!("cannot create wasm engine: {err}") })
+}
+
+/// How much wasm stack a backend can afford.
+///
+/// Wasm runs on the backend's own stack, below the frame that entered it, and PostgreSQL
+/// lets its own frames go `max_stack_depth` deep before entering. What remains of the
+/// process stack limit, minus a margin for host code and signal handling, bounds the
+/// wasm stack; a larger `plwasm.max_stack` would turn deep recursion into a segfault
+/// instead of an error.
+pub fn effective_wasm_stack(requested: usize, rlimit_stack: Option<usize>, max_stack_depth: usize) -> usize {
+    const HOST_MARGIN: usize = 256 * 1024;
+    const MIN_STACK: usize = 64 * 1024;
+    match rlimit_stack {
+        None => requested,
+        Some(limit) => {
+            let available = limit.saturating_sub(max_stack_depth).saturating_sub(HOST_MARGIN);
+            requested.min(available).max(MIN_STACK)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_builds_with_plwasm_settings() {
+        new_engine(&EngineSettings::default()).unwrap();
+    }
+
+    #[test]
+    fn wasm_stack_is_clamped_to_what_the_process_stack_leaves() {
+        let mb = 1024 * 1024;
+        // 8MB process stack, 2MB for PostgreSQL: a 512kB request fits.
+        assert_eq!(effective_wasm_stack(512 * 1024, Some(8 * mb), 2 * mb), 512 * 1024);
+        // A 16MB request is cut to 8 - 2 - 0.25 MB.
+        assert_eq!(effective_wasm_stack(16 * mb, Some(8 * mb), 2 * mb), 6 * mb - 256 * 1024);
+        // No process limit: as requested.
+        assert_eq!(effective_wasm_stack(16 * mb, None, 2 * mb), 16 * mb);
+        // Never below the floor.
+        assert_eq!(effective_wasm_stack(512 * 1024, Some(2 * mb), 2 * mb), 64 * 1024);
+    }
+}

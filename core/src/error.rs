@@ -1,0 +1,411 @@
+//! The one error type of plwasm and its mapping to PostgreSQL error reports.
+//!
+//! Every failure, at CREATE FUNCTION or at call time, becomes a [`PlWasmError`]. The
+//! extension turns it into an `ereport` in exactly one place (`extension/src/error.rs`),
+//! using [`PlWasmError::report`] for the SQLSTATE, message, detail and hint, so wording and
+//! codes are decided (and unit-tested) here, without a server.
+
+use std::fmt;
+
+/// The SQLSTATEs plwasm raises. The extension maps each to pgrx's `PgSqlErrorCode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlState {
+    /// 42P13: the function definition (body or signature) is not acceptable.
+    InvalidFunctionDefinition,
+    /// 54000: a configured limit (fuel, memory, table size) was reached.
+    ProgramLimitExceeded,
+    /// 54001: the wasm stack cap was reached (what PostgreSQL uses for stack depth too).
+    StatementTooComplex,
+    /// 38000: the guest trapped.
+    ExternalRoutineException,
+    /// 22012: integer division by zero inside the guest.
+    DivisionByZero,
+    /// 22003: a value does not fit (integer overflow trap, result out of range).
+    NumericValueOutOfRange,
+    /// 22008: a date or timestamp result out of PostgreSQL's range.
+    DatetimeFieldOverflow,
+    /// 57014: the call was interrupted (cancel, statement_timeout) and PostgreSQL did not
+    /// raise its own error first.
+    QueryCanceled,
+    /// 0A000: something plwasm does not do (procedures, recursive calls into one instance).
+    FeatureNotSupported,
+    /// XX000: a bug in plwasm or wasmtime.
+    InternalError,
+}
+
+impl SqlState {
+    /// The five-character code, as PostgreSQL prints it.
+    pub fn code(self) -> &'static str {
+        match self {
+            SqlState::InvalidFunctionDefinition => "42P13",
+            SqlState::ProgramLimitExceeded => "54000",
+            SqlState::StatementTooComplex => "54001",
+            SqlState::ExternalRoutineException => "38000",
+            SqlState::DivisionByZero => "22012",
+            SqlState::NumericValueOutOfRange => "22003",
+            SqlState::DatetimeFieldOverflow => "22008",
+            SqlState::QueryCanceled => "57014",
+            SqlState::FeatureNotSupported => "0A000",
+            SqlState::InternalError => "XX000",
+        }
+    }
+}
+
+/// Why a guest trapped, in words a SQL user can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrapKind {
+    Unreachable,
+    MemoryOutOfBounds,
+    TableOutOfBounds,
+    IndirectCallToNull,
+    BadSignature,
+    IntegerDivisionByZero,
+    IntegerOverflow,
+    BadConversionToInteger,
+    /// Any other trap, with wasmtime's own words.
+    Other(String),
+}
+
+impl fmt::Display for TrapKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrapKind::Unreachable => f.write_str("unreachable instruction executed"),
+            TrapKind::MemoryOutOfBounds => f.write_str("out-of-bounds memory access"),
+            TrapKind::TableOutOfBounds => f.write_str("out-of-bounds table access"),
+            TrapKind::IndirectCallToNull => f.write_str("indirect call to a null table entry"),
+            TrapKind::BadSignature => f.write_str("indirect call with a mismatched signature"),
+            TrapKind::IntegerDivisionByZero => f.write_str("integer divide by zero"),
+            TrapKind::IntegerOverflow => f.write_str("integer overflow"),
+            TrapKind::BadConversionToInteger => {
+                f.write_str("invalid conversion to integer (NaN or out of range)")
+            }
+            TrapKind::Other(msg) => f.write_str(msg),
+        }
+    }
+}
+
+/// Everything that can go wrong in plwasm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlWasmError {
+    // ---- definition errors, raised by the validator (and by the first call) ----
+    /// The body is empty once directives and white space are removed.
+    EmptyBody,
+    /// A `@directive` line plwasm does not know, or one used wrongly.
+    BadDirective { line: String, reason: String },
+    /// WebAssembly text that does not parse; `message` carries the parser's line and column.
+    WatSyntax { message: String },
+    /// `\x…` hex or base64 that does not decode.
+    BadEncoding { encoding: &'static str, message: String },
+    /// Decoded bytes that are not a wasm binary (no `\0asm` header).
+    NotWasm,
+    /// Text that is none of the accepted forms.
+    UnrecognizedBody,
+    /// The module (or its source text) is over `plwasm.max_module_size`.
+    ModuleTooLarge { size: usize, limit: usize },
+    /// wasmtime refused the binary (validation or compilation), with its position.
+    InvalidModule { message: String },
+    /// The module imports something plwasm does not provide.
+    ForbiddenImport { module: String, name: String, kind: String },
+    /// No export of that name.
+    MissingExport { export: String, functions: Vec<String> },
+    /// An export of that name that is not a function.
+    ExportNotFunction { export: String, kind: String },
+    /// The export's wasm signature differs from what the SQL signature needs.
+    SignatureMismatch { export: String, sql: String, expected: String, actual: String },
+    /// A SQL type plwasm cannot pass to or from wasm.
+    UnsupportedType { position: String, type_name: String },
+    /// A function that is not STRICT.
+    NotStrict,
+    /// `RETURNS SETOF`, procedures, window functions.
+    UnsupportedKind { what: String },
+    /// The module's initial linear memory already exceeds `plwasm.max_memory`.
+    InitialMemoryTooLarge { bytes: u64, limit: u64 },
+
+    // ---- call-time errors ----
+    /// The call used its whole fuel budget.
+    FuelExhausted { limit: u64 },
+    /// `memory.grow` (or instantiation) past `plwasm.max_memory`.
+    MemoryLimit { requested: u64, limit: u64 },
+    /// `table.grow` (or instantiation) past the table cap.
+    TableLimit { requested: u64, limit: u64 },
+    /// Wasm recursion past the wasm stack cap.
+    StackOverflow { limit: usize },
+    /// The guest trapped.
+    Trap { kind: TrapKind, backtrace: Option<String> },
+    /// Cancel or statement_timeout arrived while the guest ran.
+    Interrupted,
+    /// A result that does not fit its SQL type.
+    ResultOutOfRange { type_name: &'static str, value: String },
+    /// An argument that cannot be represented in the guest's type.
+    ArgumentOutOfRange { type_name: &'static str },
+    /// The same instance was entered while already running.
+    Reentered,
+    /// Instantiation failed for a reason other than a limit (e.g. the start function trapped
+    /// is reported as a trap; this is for link errors and the like).
+    Instantiate { message: String },
+    /// A bug: should never reach a user.
+    Internal { message: String },
+}
+
+/// What the extension hands to `ereport`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub sqlstate: SqlState,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const KB: u64 = 1024;
+    const MB: u64 = 1024 * KB;
+    const GB: u64 = 1024 * MB;
+    if bytes >= GB && bytes % GB == 0 {
+        format!("{}GB", bytes / GB)
+    } else if bytes >= MB && bytes % MB == 0 {
+        format!("{}MB", bytes / MB)
+    } else if bytes >= KB && bytes % KB == 0 {
+        format!("{}kB", bytes / KB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+impl PlWasmError {
+    /// The SQLSTATE this error is raised with.
+    pub fn sqlstate(&self) -> SqlState {
+        use PlWasmError::*;
+        match self {
+            EmptyBody | BadDirective { .. } | WatSyntax { .. } | BadEncoding { .. } | NotWasm
+            | UnrecognizedBody | ModuleTooLarge { .. } | InvalidModule { .. }
+            | ForbiddenImport { .. } | MissingExport { .. } | ExportNotFunction { .. }
+            | SignatureMismatch { .. } | UnsupportedType { .. } | NotStrict
+            | UnsupportedKind { .. } | InitialMemoryTooLarge { .. } => {
+                SqlState::InvalidFunctionDefinition
+            }
+            FuelExhausted { .. } | MemoryLimit { .. } | TableLimit { .. } => {
+                SqlState::ProgramLimitExceeded
+            }
+            StackOverflow { .. } => SqlState::StatementTooComplex,
+            Trap { kind: TrapKind::IntegerDivisionByZero, .. } => SqlState::DivisionByZero,
+            Trap { kind: TrapKind::IntegerOverflow | TrapKind::BadConversionToInteger, .. } => {
+                SqlState::NumericValueOutOfRange
+            }
+            Trap { .. } | Instantiate { .. } => SqlState::ExternalRoutineException,
+            Interrupted => SqlState::QueryCanceled,
+            ResultOutOfRange { type_name, .. } | ArgumentOutOfRange { type_name } => {
+                if matches!(*type_name, "date" | "timestamp" | "timestamptz") {
+                    SqlState::DatetimeFieldOverflow
+                } else {
+                    SqlState::NumericValueOutOfRange
+                }
+            }
+            Reentered => SqlState::FeatureNotSupported,
+            Internal { .. } => SqlState::InternalError,
+        }
+    }
+
+    /// The full report for an error raised on behalf of the SQL function `function`
+    /// (its name as PostgreSQL would print it, e.g. `add_one`).
+    pub fn report(&self, function: &str) -> Report {
+        use PlWasmError::*;
+        let sqlstate = self.sqlstate();
+        let (message, detail, hint): (String, Option<String>, Option<String>) = match self {
+            EmptyBody => (
+                format!("wasm function \"{function}\" has an empty body"),
+                None,
+                Some("The body must be a whole module: WebAssembly text, \\x-prefixed hex, or base64.".into()),
+            ),
+            BadDirective { line, reason } => (
+                format!("invalid directive in wasm function \"{function}\": {reason}"),
+                Some(format!("Directive line: {line}")),
+                Some("The only directive is \"@export name\", on its own line before the module.".into()),
+            ),
+            WatSyntax { message } => (
+                format!("invalid WebAssembly text in function \"{function}\""),
+                Some(message.clone()),
+                None,
+            ),
+            BadEncoding { encoding, message } => (
+                format!("invalid {encoding} in wasm function \"{function}\""),
+                Some(message.clone()),
+                None,
+            ),
+            NotWasm => (
+                format!("body of wasm function \"{function}\" does not decode to a WebAssembly binary"),
+                Some("A binary module starts with the bytes \\x0061736d (\"\\0asm\").".into()),
+                None,
+            ),
+            UnrecognizedBody => (
+                format!("body of wasm function \"{function}\" is not a WebAssembly module"),
+                None,
+                Some("Give WebAssembly text starting with \"(module\", a binary as \\x-prefixed hex, or a binary as base64.".into()),
+            ),
+            ModuleTooLarge { size, limit } => (
+                format!("wasm module of function \"{function}\" is too large"),
+                Some(format!(
+                    "The module is {} and plwasm.max_module_size is {}.",
+                    human_bytes(*size as u64),
+                    human_bytes(*limit as u64)
+                )),
+                Some("A superuser can raise plwasm.max_module_size.".into()),
+            ),
+            InvalidModule { message } => (
+                format!("invalid WebAssembly module in function \"{function}\""),
+                Some(message.clone()),
+                None,
+            ),
+            ForbiddenImport { module, name, kind } => (
+                format!("wasm module of function \"{function}\" imports {kind} \"{module}\".\"{name}\", which plwasm does not provide"),
+                Some("Modules for numeric functions may not import anything: plwasm grants no host access.".into()),
+                None,
+            ),
+            MissingExport { export, functions } => (
+                format!("wasm module of function \"{function}\" has no export named \"{export}\""),
+                Some(if functions.is_empty() {
+                    "The module exports no functions.".into()
+                } else {
+                    format!("Exported functions: {}.", functions.join(", "))
+                }),
+                Some("Name the export like the SQL function, or put \"@export name\" on the first line of the body.".into()),
+            ),
+            ExportNotFunction { export, kind } => (
+                format!("export \"{export}\" of wasm function \"{function}\" is a {kind}, not a function"),
+                None,
+                None,
+            ),
+            SignatureMismatch { export, sql, expected, actual } => (
+                format!("wasm export \"{export}\" does not match the SQL signature of function \"{function}\""),
+                Some(format!("SQL signature {sql} needs wasm type {expected}, but the export has type {actual}.")),
+                Some("See the type mapping in the plwasm documentation.".into()),
+            ),
+            UnsupportedType { position, type_name } => (
+                format!("wasm functions cannot use type {type_name}"),
+                Some(format!("The {position} of function \"{function}\" has type {type_name}.")),
+                Some("Supported types: boolean, smallint, integer, bigint, real, double precision, date, timestamp, timestamptz (and void as a result).".into()),
+            ),
+            NotStrict => (
+                format!("wasm function \"{function}\" must be declared STRICT"),
+                Some("The numeric wasm ABI has no way to pass or return NULL.".into()),
+                Some("Add STRICT (RETURNS NULL ON NULL INPUT): a NULL argument then yields NULL without calling the module.".into()),
+            ),
+            UnsupportedKind { what } => (
+                format!("{what} cannot be written in language wasm"),
+                None,
+                None,
+            ),
+            InitialMemoryTooLarge { bytes, limit } => (
+                format!("wasm module of function \"{function}\" needs more initial memory than plwasm.max_memory allows"),
+                Some(format!("The module declares {} of initial memory; plwasm.max_memory is {}.", human_bytes(*bytes), human_bytes(*limit))),
+                Some("A superuser can raise plwasm.max_memory.".into()),
+            ),
+            FuelExhausted { limit } => (
+                format!("wasm function \"{function}\" ran out of fuel"),
+                Some(format!("The call used its whole budget of {limit} fuel units (about one unit per wasm instruction).")),
+                Some("A superuser can raise plwasm.fuel_limit, or set it to 0 for no limit.".into()),
+            ),
+            MemoryLimit { requested, limit } => (
+                format!("wasm function \"{function}\" exceeded its memory limit"),
+                Some(format!("The module asked for {} of linear memory; plwasm.max_memory is {}.", human_bytes(*requested), human_bytes(*limit))),
+                Some("A superuser can raise plwasm.max_memory.".into()),
+            ),
+            TableLimit { requested, limit } => (
+                format!("wasm function \"{function}\" exceeded its table limit"),
+                Some(format!("The module asked for a table of {requested} elements; the cap is {limit}.")),
+                None,
+            ),
+            StackOverflow { limit } => (
+                format!("stack depth limit exceeded in wasm function \"{function}\""),
+                Some(format!("The wasm call stack reached plwasm.max_stack ({}).", human_bytes(*limit as u64))),
+                Some("Look for unbounded recursion in the module; a superuser can raise plwasm.max_stack for new sessions.".into()),
+            ),
+            Trap { kind, backtrace } => (
+                format!("wasm function \"{function}\" trapped: {kind}"),
+                backtrace.as_ref().map(|bt| format!("wasm backtrace: {bt}")),
+                None,
+            ),
+            Interrupted => (
+                format!("canceling wasm function \"{function}\" due to an interrupt"),
+                None,
+                None,
+            ),
+            ResultOutOfRange { type_name, value } => (
+                format!("wasm function \"{function}\" returned a value out of range for type {type_name}"),
+                Some(format!("The function returned {value}.")),
+                None,
+            ),
+            ArgumentOutOfRange { type_name } => (
+                format!("argument of wasm function \"{function}\" is out of the range plwasm can pass as {type_name}"),
+                Some("Timestamps after about 294246 AD do not fit in 64-bit microseconds since 1970.".into()),
+                None,
+            ),
+            Reentered => (
+                format!("wasm function \"{function}\" was called while it was already running"),
+                None,
+                None,
+            ),
+            Instantiate { message } => (
+                format!("could not instantiate the wasm module of function \"{function}\""),
+                Some(message.clone()),
+                None,
+            ),
+            Internal { message } => (
+                format!("internal plwasm error in function \"{function}\": {message}"),
+                None,
+                None,
+            ),
+        };
+        Report { sqlstate, message, detail, hint }
+    }
+}
+
+impl fmt::Display for PlWasmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let report = self.report("?");
+        f.write_str(&report.message)?;
+        if let Some(detail) = report.detail {
+            write!(f, " ({detail})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PlWasmError {}
+
+pub type Result<T, E = PlWasmError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_postgres_sqlstates() {
+        assert_eq!(PlWasmError::NotStrict.sqlstate().code(), "42P13");
+        assert_eq!(PlWasmError::FuelExhausted { limit: 1 }.sqlstate().code(), "54000");
+        assert_eq!(PlWasmError::StackOverflow { limit: 1 }.sqlstate().code(), "54001");
+        let div = PlWasmError::Trap { kind: TrapKind::IntegerDivisionByZero, backtrace: None };
+        assert_eq!(div.sqlstate().code(), "22012");
+        let oob = PlWasmError::Trap { kind: TrapKind::MemoryOutOfBounds, backtrace: None };
+        assert_eq!(oob.sqlstate().code(), "38000");
+        let ts = PlWasmError::ResultOutOfRange { type_name: "timestamp", value: "1".into() };
+        assert_eq!(ts.sqlstate().code(), "22008");
+        let i2 = PlWasmError::ResultOutOfRange { type_name: "smallint", value: "1".into() };
+        assert_eq!(i2.sqlstate().code(), "22003");
+    }
+
+    #[test]
+    fn fuel_report_says_how_to_raise_it() {
+        let r = PlWasmError::FuelExhausted { limit: 1000 }.report("spin");
+        assert_eq!(r.message, "wasm function \"spin\" ran out of fuel");
+        assert!(r.detail.unwrap().contains("1000 fuel units"));
+        assert!(r.hint.unwrap().contains("plwasm.fuel_limit"));
+    }
+
+    #[test]
+    fn sizes_print_in_guc_units() {
+        assert_eq!(human_bytes(64 * 1024 * 1024), "64MB");
+        assert_eq!(human_bytes(512 * 1024), "512kB");
+        assert_eq!(human_bytes(4 * 1024 * 1024 * 1024), "4GB");
+        assert_eq!(human_bytes(100), "100 bytes");
+    }
+}

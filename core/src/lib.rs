@@ -1,0 +1,58 @@
+//! plwasm's core: everything about running SQL functions as WebAssembly that does not need
+//! a PostgreSQL server. The extension crate (`extension/`) adds the catalog, the per-backend
+//! cache, GUCs, interrupts and error reporting on top; this crate has no `unsafe`.
+//!
+//! - [`body`]: a function body (WAT, hex, base64, `@export`) into a wasm binary;
+//! - [`types`]: SQL types, their wasm types and value conversions;
+//! - [`validate`]: what CREATE FUNCTION checks;
+//! - [`engine`]: the wasmtime configuration;
+//! - [`limits`]: fuel and memory caps;
+//! - [`sandbox`]: an instance with its limits, and how traps become errors;
+//! - [`error`]: the one error type and its SQLSTATEs.
+
+#![forbid(unsafe_code)]
+
+pub mod body;
+pub mod engine;
+pub mod error;
+pub mod limits;
+pub mod sandbox;
+pub mod types;
+pub mod validate;
+
+pub use wasmtime;
+
+use body::DecodedBody;
+use error::Result;
+use types::SqlSignature;
+use wasmtime::{Engine, Module};
+
+/// A function body checked against its SQL signature and compiled.
+pub struct PreparedFunction {
+    pub module: Module,
+    pub export: String,
+    pub hash: [u8; 32],
+}
+
+/// Decodes, compiles and checks a body for the SQL function `sql_name`.
+///
+/// `compiled` lets the caller supply an already compiled module for a content hash (the
+/// per-backend cache); `None` compiles.
+pub fn prepare_function(
+    engine: &Engine,
+    source: &str,
+    sql_name: &str,
+    signature: &SqlSignature,
+    max_module_size: usize,
+    max_memory: usize,
+    compiled: impl FnOnce(&[u8; 32]) -> Option<Module>,
+) -> Result<PreparedFunction> {
+    let DecodedBody { wasm, hash, export } = body::decode_body(source, max_module_size)?;
+    let module = match compiled(&hash) {
+        Some(module) => module,
+        None => validate::compile(engine, &wasm)?,
+    };
+    let export = export.unwrap_or_else(|| sql_name.to_string());
+    validate::check_module(&module, &export, sql_name, signature, max_memory)?;
+    Ok(PreparedFunction { module, export, hash })
+}

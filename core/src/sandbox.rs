@@ -1,0 +1,182 @@
+//! One instance of a module in its own store, with its limits, ready to be called.
+//!
+//! The extension keeps one [`Sandbox`] per (function, user) in a backend and calls its
+//! export once per row. After any trap the sandbox is dropped and the next call
+//! instantiates afresh, so a guest left half-updated by a trap never runs again.
+
+use wasmtime::{Engine, Func, Instance, Module, Store, Trap, UpdateDeadline, Val, ValRaw, WasmBacktrace};
+
+use crate::error::{PlWasmError, Result, TrapKind};
+use crate::limits::{CallLimits, GuestLimiter};
+use crate::types::{SqlSignature, SqlType};
+
+/// Says whether the host wants the running guest stopped (cancel, timeout, terminate).
+/// A plain function pointer: it runs inside wasm and must not fail or block.
+pub type InterruptCheck = fn() -> bool;
+
+/// The data every plwasm store carries.
+pub struct HostState {
+    limiter: GuestLimiter,
+}
+
+/// An instantiated module and the export a SQL function calls.
+pub struct Sandbox {
+    store: Store<HostState>,
+    func: Func,
+    /// Kept so a fresh instance of the same module can be made after a trap.
+    fuel_limit: u64,
+    stack_limit: usize,
+}
+
+/// The error wasmtime hands back when the deadline callback stops a guest.
+#[derive(Debug)]
+struct InterruptRequested;
+
+impl std::fmt::Display for InterruptRequested {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted by the host")
+    }
+}
+
+impl std::error::Error for InterruptRequested {}
+
+impl Sandbox {
+    /// Instantiates `module` (running its start function, if any, under `limits`) and
+    /// looks up `export`, which the validator has already checked.
+    pub fn instantiate(
+        engine: &Engine,
+        module: &Module,
+        export: &str,
+        limits: CallLimits,
+        stack_limit: usize,
+        interrupt: InterruptCheck,
+    ) -> Result<Sandbox> {
+        let mut store = Store::new(engine, HostState { limiter: GuestLimiter { max_memory: limits.max_memory } });
+        store.limiter(|state| &mut state.limiter);
+        store.set_fuel(limits.store_fuel()).map_err(internal)?;
+        // The deadline is one tick away; the callback decides whether a tick means "stop".
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if interrupt() {
+                Err(wasmtime::Error::new(InterruptRequested))
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
+        let instance = Instance::new(&mut store, module, &[])
+            .map_err(|err| classify(err, limits.fuel, stack_limit, true))?;
+        let func = instance
+            .get_func(&mut store, export)
+            .ok_or_else(|| PlWasmError::Internal { message: format!("export \"{export}\" vanished") })?;
+        Ok(Sandbox { store, func, fuel_limit: limits.fuel, stack_limit })
+    }
+
+    /// Refills fuel and applies the current memory cap; called before every call.
+    #[inline]
+    pub fn arm(&mut self, limits: CallLimits) -> Result<()> {
+        self.fuel_limit = limits.fuel;
+        self.store.data_mut().limiter.max_memory = limits.max_memory;
+        self.store.set_fuel(limits.store_fuel()).map_err(internal)
+    }
+
+    /// The store and export, for the extension's unchecked fast call.
+    #[inline]
+    pub fn parts(&mut self) -> (&mut Store<HostState>, Func) {
+        (&mut self.store, self.func)
+    }
+
+    /// Turns an error from a call into plwasm's error, using this sandbox's limits.
+    pub fn classify_call_error(&self, err: wasmtime::Error) -> PlWasmError {
+        classify(err, self.fuel_limit, self.stack_limit, false)
+    }
+
+    /// A checked call with SQL-typed arguments, for tests and slow paths (the untyped call
+    /// costs more per row than the extension's raw call).
+    pub fn call(&mut self, signature: &SqlSignature, args: &[u64], limits: CallLimits) -> Result<u64> {
+        self.arm(limits)?;
+        let params: Vec<Val> = signature
+            .args
+            .iter()
+            .zip(args)
+            .map(|(ty, bits)| ty.datum_to_wasm(*bits).map(|raw| raw_to_val(*ty, raw)))
+            .collect::<Result<_>>()?;
+        let mut results = vec![Val::I32(0); signature.wasm_results().len()];
+        if let Err(err) = self.func.call(&mut self.store, &params, &mut results) {
+            return Err(self.classify_call_error(err));
+        }
+        match results.first() {
+            None => Ok(0),
+            Some(val) => signature.ret.wasm_to_datum(val_to_raw(val)),
+        }
+    }
+
+    /// Fuel consumed by the last call (for tests and benchmarks).
+    pub fn fuel_used(&self) -> u64 {
+        let left = self.store.get_fuel().unwrap_or(0);
+        CallLimits { fuel: self.fuel_limit, max_memory: 0 }.store_fuel().saturating_sub(left)
+    }
+}
+
+fn raw_to_val(ty: SqlType, raw: ValRaw) -> Val {
+    match ty.wasm_type() {
+        Some(crate::types::WasmType::I32) => Val::I32(raw.get_i32()),
+        Some(crate::types::WasmType::I64) => Val::I64(raw.get_i64()),
+        Some(crate::types::WasmType::F32) => Val::F32(raw.get_f32()),
+        Some(crate::types::WasmType::F64) | None => Val::F64(raw.get_f64()),
+    }
+}
+
+fn val_to_raw(val: &Val) -> ValRaw {
+    match val {
+        Val::I32(v) => ValRaw::i32(*v),
+        Val::I64(v) => ValRaw::i64(*v),
+        Val::F32(v) => ValRaw::f32(*v),
+        Val::F64(v) => ValRaw::f64(*v),
+        _ => ValRaw::i64(0),
+    }
+}
+
+fn internal(err: wasmtime::Error) -> PlWasmError {
+    PlWasmError::Internal { message: format!("{err:#}") }
+}
+
+/// Maps what wasmtime reports to plwasm's error.
+fn classify(err: wasmtime::Error, fuel_limit: u64, stack_limit: usize, instantiating: bool) -> PlWasmError {
+    if let Some(ours) = err.downcast_ref::<PlWasmError>() {
+        return ours.clone();
+    }
+    if err.downcast_ref::<InterruptRequested>().is_some() {
+        return PlWasmError::Interrupted;
+    }
+    let backtrace = err.downcast_ref::<WasmBacktrace>().and_then(describe_backtrace);
+    let kind = match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => return PlWasmError::FuelExhausted { limit: fuel_limit },
+        Some(Trap::StackOverflow) => return PlWasmError::StackOverflow { limit: stack_limit },
+        Some(Trap::Interrupt) => return PlWasmError::Interrupted,
+        Some(Trap::UnreachableCodeReached) => TrapKind::Unreachable,
+        Some(Trap::MemoryOutOfBounds) => TrapKind::MemoryOutOfBounds,
+        Some(Trap::TableOutOfBounds) => TrapKind::TableOutOfBounds,
+        Some(Trap::IndirectCallToNull) => TrapKind::IndirectCallToNull,
+        Some(Trap::BadSignature) => TrapKind::BadSignature,
+        Some(Trap::IntegerDivisionByZero) => TrapKind::IntegerDivisionByZero,
+        Some(Trap::IntegerOverflow) => TrapKind::IntegerOverflow,
+        Some(Trap::BadConversionToInteger) => TrapKind::BadConversionToInteger,
+        Some(other) => TrapKind::Other(other.to_string()),
+        None if instantiating => return PlWasmError::Instantiate { message: format!("{err:#}") },
+        None => TrapKind::Other(format!("{err:#}")),
+    };
+    PlWasmError::Trap { kind, backtrace }
+}
+
+/// `inner <- outer <- add_one`, innermost first, using the name section where present.
+fn describe_backtrace(bt: &WasmBacktrace) -> Option<String> {
+    let frames: Vec<String> = bt
+        .frames()
+        .iter()
+        .map(|frame| match frame.func_name() {
+            Some(name) => name.to_string(),
+            None => format!("func[{}]", frame.func_index()),
+        })
+        .collect();
+    (!frames.is_empty()).then(|| frames.join(" <- "))
+}

@@ -1,0 +1,127 @@
+//! Checks a module against the SQL function that will call it. Runs at CREATE FUNCTION (the
+//! validator) and again when a backend first loads the function, so both refuse the same way.
+
+use wasmtime::{Engine, ExternType, Module};
+
+use crate::error::{PlWasmError, Result};
+use crate::types::{describe_wasm_signature, SqlSignature, WasmType};
+
+const WASM_PAGE_SIZE: u64 = 65536;
+
+/// What kind of routine `pg_proc.prokind` says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutineKind {
+    Function,
+    Procedure,
+    Window,
+    Aggregate,
+}
+
+/// The parts of a `pg_proc` row that decide whether plwasm can run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutineShape {
+    pub kind: RoutineKind,
+    pub strict: bool,
+    pub returns_set: bool,
+}
+
+/// Refuses routines plwasm cannot run, whatever their module.
+pub fn check_routine_shape(shape: &RoutineShape) -> Result<()> {
+    let unsupported = |what: &str| Err(PlWasmError::UnsupportedKind { what: what.to_string() });
+    match shape.kind {
+        RoutineKind::Procedure => return unsupported("procedures"),
+        RoutineKind::Window => return unsupported("window functions"),
+        RoutineKind::Aggregate => return unsupported("aggregates"),
+        RoutineKind::Function => {}
+    }
+    if shape.returns_set {
+        return unsupported("set-returning functions");
+    }
+    if !shape.strict {
+        return Err(PlWasmError::NotStrict);
+    }
+    Ok(())
+}
+
+/// Compiles `wasm`. wasmtime validates the binary first; its message carries the offset.
+pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Module> {
+    Module::new(engine, wasm).map_err(|err| PlWasmError::InvalidModule { message: format!("{err:#}") })
+}
+
+/// Checks imports, the export and its signature, and the initial memory, for a compiled module.
+pub fn check_module(
+    module: &Module,
+    export: &str,
+    sql_name: &str,
+    signature: &SqlSignature,
+    max_memory: usize,
+) -> Result<()> {
+    // plwasm grants no host access to numeric functions: any import is refused.
+    if let Some(import) = module.imports().next() {
+        return Err(PlWasmError::ForbiddenImport {
+            module: import.module().to_string(),
+            name: import.name().to_string(),
+            kind: extern_kind(&import.ty()).to_string(),
+        });
+    }
+
+    // Imports are refused above, so every memory is defined by the module itself.
+    if let Some(pages) = module.resources_required().max_initial_memory_size {
+        let bytes = pages.saturating_mul(WASM_PAGE_SIZE);
+        if bytes > max_memory as u64 {
+            return Err(PlWasmError::InitialMemoryTooLarge { bytes, limit: max_memory as u64 });
+        }
+    }
+
+    let ty = match module.get_export(export) {
+        Some(ExternType::Func(func)) => func,
+        Some(other) => {
+            return Err(PlWasmError::ExportNotFunction { export: export.to_string(), kind: extern_kind(&other).to_string() })
+        }
+        None => {
+            let functions = module
+                .exports()
+                .filter(|e| matches!(e.ty(), ExternType::Func(_)))
+                .map(|e| e.name().to_string())
+                .collect();
+            return Err(PlWasmError::MissingExport { export: export.to_string(), functions });
+        }
+    };
+
+    let expected_params = signature.wasm_params();
+    let expected_results = signature.wasm_results();
+    let actual_params: Vec<Option<WasmType>> = ty.params().map(|t| WasmType::from_val_type(&t)).collect();
+    let actual_results: Vec<Option<WasmType>> = ty.results().map(|t| WasmType::from_val_type(&t)).collect();
+    let matches = actual_params.iter().copied().eq(expected_params.iter().copied().map(Some))
+        && actual_results.iter().copied().eq(expected_results.iter().copied().map(Some));
+    if !matches {
+        return Err(PlWasmError::SignatureMismatch {
+            export: export.to_string(),
+            sql: signature.describe(sql_name),
+            expected: describe_wasm_signature(&expected_params, &expected_results),
+            actual: describe_func_type(&ty),
+        });
+    }
+    Ok(())
+}
+
+fn extern_kind(ty: &ExternType) -> &'static str {
+    match ty {
+        ExternType::Func(_) => "function",
+        ExternType::Global(_) => "global",
+        ExternType::Table(_) => "table",
+        ExternType::Memory(_) => "memory",
+        ExternType::Tag(_) => "tag",
+    }
+}
+
+fn describe_func_type(ty: &wasmtime::FuncType) -> String {
+    let params: Vec<String> = ty.params().map(|t| t.to_string()).collect();
+    let results: Vec<String> = ty.results().map(|t| t.to_string()).collect();
+    let results = match results.len() {
+        0 => "()".to_string(),
+        1 => results[0].clone(),
+        _ => format!("({})", results.join(", ")),
+    };
+    format!("({}) -> {}", params.join(", "), results)
+}
