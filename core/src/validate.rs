@@ -25,8 +25,10 @@ pub struct RoutineShape {
     pub returns_set: bool,
 }
 
-/// Refuses routines plwasm cannot run, whatever their module.
-pub fn check_routine_shape(shape: &RoutineShape) -> Result<()> {
+/// Refuses routines plwasm cannot run, whatever their module, in the order a user fixes
+/// them: the kind of routine, then its types (`signature` holds the first unsupported one),
+/// then strictness.
+pub fn check_routine(shape: &RoutineShape, signature: Result<SqlSignature>) -> Result<SqlSignature> {
     let unsupported = |what: &str| Err(PlWasmError::UnsupportedKind { what: what.to_string() });
     match shape.kind {
         RoutineKind::Procedure => return unsupported("procedures"),
@@ -37,10 +39,11 @@ pub fn check_routine_shape(shape: &RoutineShape) -> Result<()> {
     if shape.returns_set {
         return unsupported("set-returning functions");
     }
+    let signature = signature?;
     if !shape.strict {
         return Err(PlWasmError::NotStrict);
     }
-    Ok(())
+    Ok(signature)
 }
 
 /// Compiles `wasm`. wasmtime validates the binary first; its message carries the offset.
@@ -124,4 +127,34 @@ fn describe_func_type(ty: &wasmtime::FuncType) -> String {
         _ => format!("({})", results.join(", ")),
     };
     format!("({}) -> {}", params.join(", "), results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::SqlType;
+
+    fn shape(kind: RoutineKind, strict: bool, returns_set: bool) -> RoutineShape {
+        RoutineShape { kind, strict, returns_set }
+    }
+
+    #[test]
+    fn routines_are_checked_kind_first_then_types_then_strictness() {
+        let good = || Ok(SqlSignature { args: vec![SqlType::Int8], ret: SqlType::Int8 });
+        let bad_type = || Err(PlWasmError::UnsupportedType { position: "result".into(), type_name: "text".into() });
+        assert!(check_routine(&shape(RoutineKind::Function, true, false), good()).is_ok());
+        assert_eq!(
+            check_routine(&shape(RoutineKind::Procedure, false, false), bad_type()),
+            Err(PlWasmError::UnsupportedKind { what: "procedures".into() })
+        );
+        assert_eq!(
+            check_routine(&shape(RoutineKind::Function, true, true), good()),
+            Err(PlWasmError::UnsupportedKind { what: "set-returning functions".into() })
+        );
+        assert!(matches!(
+            check_routine(&shape(RoutineKind::Function, false, false), bad_type()),
+            Err(PlWasmError::UnsupportedType { .. })
+        ));
+        assert_eq!(check_routine(&shape(RoutineKind::Function, false, false), good()), Err(PlWasmError::NotStrict));
+    }
 }

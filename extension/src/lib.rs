@@ -1,1 +1,31 @@
+//! plwasm: `CREATE FUNCTION ... LANGUAGE wasm` for PostgreSQL.
+//!
+//! One file per concern, after PostgreSQL's own PL/Python:
+//! - `handler`: the call handler and its per-row fast path;
+//! - `validator`: checks at CREATE FUNCTION;
+//! - `cache`: the per-backend engine, compiled modules and function entries;
+//! - `catalog`: reading `pg_proc`;
+//! - `interrupt`: cancel and timeouts for running wasm;
+//! - `gucs`: configuration parameters;
+//! - `error`: plwasm errors to PostgreSQL errors.
+//!
+//! The pg-free logic (decoding, validation, types, limits, sandbox) is in `plwasm-core`.
 
+mod cache;
+mod catalog;
+mod error;
+mod gucs;
+mod handler;
+mod interrupt;
+mod validator;
+
+::pgrx::pg_module_magic!(name, version);
+
+::pgrx::extension_sql_file!("../../sql/plwasm_language.sql", name = "language", bootstrap);
+
+/// Only defines GUCs: with `shared_preload_libraries` this runs in the postmaster, where no
+/// wasm engine (and so no trap handler or thread) may be created.
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+}

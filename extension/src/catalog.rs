@@ -1,0 +1,127 @@
+//! Reading a wasm function's `pg_proc` row into plain Rust values.
+
+use std::ffi::CStr;
+
+use pgrx::pg_sys::{self, Oid};
+use pgrx::IntoDatum;
+use plwasm_core::error::PlWasmError;
+use plwasm_core::types::{SqlSignature, SqlType};
+use plwasm_core::validate::{RoutineKind, RoutineShape};
+
+/// What plwasm needs of a function's catalog row.
+pub struct ProcInfo {
+    pub oid: Oid,
+    pub name: String,
+    pub source: String,
+    pub shape: RoutineShape,
+    /// The SQL types, or the first one plwasm cannot pass.
+    pub signature: Result<SqlSignature, PlWasmError>,
+    /// Row version: the entry is stale once either changes.
+    pub xmin: pg_sys::TransactionId,
+    pub tid: pg_sys::ItemPointerData,
+    /// The PROCOID syscache hash of `oid`, matched against invalidation callbacks.
+    pub hash: u32,
+}
+
+impl ProcInfo {
+    /// Whether a cached entry built from `(xmin, tid)` still describes this row.
+    pub fn same_version(&self, xmin: pg_sys::TransactionId, tid: &pg_sys::ItemPointerData) -> bool {
+        self.xmin == xmin
+            && self.tid.ip_blkid.bi_hi == tid.ip_blkid.bi_hi
+            && self.tid.ip_blkid.bi_lo == tid.ip_blkid.bi_lo
+            && self.tid.ip_posid == tid.ip_posid
+    }
+
+    /// Checks everything about the row that does not need the module: kind, types, strictness.
+    pub fn checked_signature(&self) -> Result<SqlSignature, PlWasmError> {
+        plwasm_core::validate::check_routine(&self.shape, self.signature.clone())
+    }
+}
+
+/// Reads the `pg_proc` row of `oid`.
+pub fn read_proc(oid: Oid) -> ProcInfo {
+    // SAFETY: the syscache returns a pinned tuple (or NULL, checked) that stays valid until
+    // ReleaseSysCache; every field read below is copied into owned Rust values first.
+    unsafe {
+        let cache_id = pg_sys::SysCacheIdentifier::PROCOID as i32;
+        let tuple = pg_sys::SearchSysCache1(cache_id, oid.into_datum().unwrap());
+        if tuple.is_null() {
+            pgrx::error!("cache lookup failed for function {}", oid.to_u32());
+        }
+        let header = (*tuple).t_data;
+        let form = (header as *const u8).add((*header).t_hoff as usize) as *const pg_sys::FormData_pg_proc;
+        let form = &*form;
+
+        let name = CStr::from_ptr(form.proname.data.as_ptr()).to_string_lossy().into_owned();
+        let mut is_null = false;
+        let source_datum =
+            pg_sys::SysCacheGetAttr(cache_id, tuple, pg_sys::Anum_pg_proc_prosrc as pg_sys::AttrNumber, &mut is_null);
+        let source = if is_null {
+            String::new()
+        } else {
+            let cstr = pg_sys::text_to_cstring(source_datum.cast_mut_ptr());
+            let owned = CStr::from_ptr(cstr).to_string_lossy().into_owned();
+            pg_sys::pfree(cstr.cast());
+            owned
+        };
+
+        let kind = match form.prokind as u8 {
+            b'p' => RoutineKind::Procedure,
+            b'w' => RoutineKind::Window,
+            b'a' => RoutineKind::Aggregate,
+            _ => RoutineKind::Function,
+        };
+        let shape = RoutineShape { kind, strict: form.proisstrict, returns_set: form.proretset };
+        let arg_oids = form.proargtypes.values.as_slice(form.pronargs as usize).to_vec();
+        let signature = resolve_signature(&arg_oids, form.prorettype);
+        let xmin = (*header).t_choice.t_heap.t_xmin;
+        let tid = (*tuple).t_self;
+        let hash = pg_sys::GetSysCacheHashValue(cache_id, oid.into_datum().unwrap(), 0.into(), 0.into(), 0.into());
+        pg_sys::ReleaseSysCache(tuple);
+
+        ProcInfo { oid, name, source, shape, signature, xmin, tid, hash }
+    }
+}
+
+fn resolve_signature(arg_oids: &[Oid], ret_oid: Oid) -> Result<SqlSignature, PlWasmError> {
+    let mut args = Vec::with_capacity(arg_oids.len());
+    for (i, oid) in arg_oids.iter().enumerate() {
+        match sql_type(*oid) {
+            Some(SqlType::Void) | None => {
+                return Err(PlWasmError::UnsupportedType { position: format!("argument {}", i + 1), type_name: type_name(*oid) })
+            }
+            Some(ty) => args.push(ty),
+        }
+    }
+    let ret = sql_type(ret_oid)
+        .ok_or_else(|| PlWasmError::UnsupportedType { position: "result".into(), type_name: type_name(ret_oid) })?;
+    Ok(SqlSignature { args, ret })
+}
+
+fn sql_type(oid: Oid) -> Option<SqlType> {
+    const TYPES: [(Oid, SqlType); 10] = [
+        (pg_sys::BOOLOID, SqlType::Bool),
+        (pg_sys::INT2OID, SqlType::Int2),
+        (pg_sys::INT4OID, SqlType::Int4),
+        (pg_sys::INT8OID, SqlType::Int8),
+        (pg_sys::FLOAT4OID, SqlType::Float4),
+        (pg_sys::FLOAT8OID, SqlType::Float8),
+        (pg_sys::DATEOID, SqlType::Date),
+        (pg_sys::TIMESTAMPOID, SqlType::Timestamp),
+        (pg_sys::TIMESTAMPTZOID, SqlType::TimestampTz),
+        (pg_sys::VOIDOID, SqlType::Void),
+    ];
+    TYPES.iter().find(|(type_oid, _)| *type_oid == oid).map(|(_, ty)| *ty)
+}
+
+/// The type's name as PostgreSQL prints it (`text`, `integer[]`, `my_schema.my_type`).
+fn type_name(oid: Oid) -> String {
+    // SAFETY: format_type_be returns a palloc'd C string for any oid (or raises for an invalid
+    // one, which the guarded call turns into a Rust panic); we copy it before freeing.
+    unsafe {
+        let cstr = pg_sys::format_type_be(oid);
+        let owned = CStr::from_ptr(cstr).to_string_lossy().into_owned();
+        pg_sys::pfree(cstr.cast());
+        owned
+    }
+}

@@ -1,0 +1,88 @@
+//! plwasm's configuration parameters.
+//!
+//! The limits are `PGC_SUSET` (`plwasm.max_stack`: `PGC_SU_BACKEND`): only a superuser can
+//! change them, in `postgresql.conf`, with `ALTER SYSTEM`/`ALTER ROLE ... SET`, or with `SET`,
+//! so the role calling a wasm function cannot raise its own budget.
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use plwasm_core::limits::CallLimits;
+
+/// `plwasm.fuel_limit`: fuel units per call (about one per wasm instruction).
+/// Default 100000000 (roughly 0.1–0.5 s of guest work); range 0–2147483647; 0 means no
+/// limit. At the limit the call fails with SQLSTATE 54000 and the instance is discarded.
+pub static FUEL_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(100_000_000);
+
+/// `plwasm.max_memory`: linear memory per instance, in kB (units accepted: `'64MB'`).
+/// Default 64MB; range 64kB (one wasm page) to 4GB (the 32-bit address space). A module whose
+/// initial memory is larger is refused at CREATE FUNCTION (42P13) or at instantiation (54000);
+/// a `memory.grow` past it fails the call with 54000.
+pub static MAX_MEMORY_KB: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024);
+
+/// `plwasm.max_module_size`: largest module binary, in kB. Default 16MB; range 1kB to 1GB.
+/// The source text may be up to 8 times this (hex and WAT are larger than the binary).
+/// Larger modules are refused at CREATE FUNCTION with 42P13.
+pub static MAX_MODULE_SIZE_KB: GucSetting<i32> = GucSetting::<i32>::new(16 * 1024);
+
+/// `plwasm.max_stack`: native stack wasm may use, in kB. Default 512kB; range 64kB to 16MB;
+/// read once, when a backend makes its wasm engine, and further bounded by what the process
+/// stack limit leaves after `max_stack_depth`. Deeper recursion fails with 54001.
+pub static MAX_STACK_KB: GucSetting<i32> = GucSetting::<i32>::new(512);
+
+const KB: usize = 1024;
+
+pub fn init() {
+    GucRegistry::define_int_guc(
+        c"plwasm.fuel_limit",
+        c"Fuel units (about one per wasm instruction) each wasm function call may use; 0 means no limit.",
+        c"A call that uses its whole budget fails with SQLSTATE 54000. Superuser only.",
+        &FUEL_LIMIT,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"plwasm.max_memory",
+        c"Largest linear memory of one wasm instance.",
+        c"Growing past it fails the call with SQLSTATE 54000. Superuser only.",
+        &MAX_MEMORY_KB,
+        64,
+        4 * 1024 * 1024,
+        GucContext::Suset,
+        GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
+        c"plwasm.max_module_size",
+        c"Largest wasm module binary accepted by CREATE FUNCTION.",
+        c"Larger modules are refused with SQLSTATE 42P13. Superuser only.",
+        &MAX_MODULE_SIZE_KB,
+        1,
+        1024 * 1024,
+        GucContext::Suset,
+        GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
+        c"plwasm.max_stack",
+        c"Native stack wasm code may use, fixed when a session first runs wasm.",
+        c"Deeper wasm recursion fails with SQLSTATE 54001. Superuser only, at session start.",
+        &MAX_STACK_KB,
+        64,
+        16 * 1024,
+        GucContext::SuBackend,
+        GucFlags::UNIT_KB,
+    );
+}
+
+/// The limits for the next call, read from the GUCs.
+#[inline]
+pub fn call_limits() -> CallLimits {
+    CallLimits { fuel: FUEL_LIMIT.get() as u64, max_memory: MAX_MEMORY_KB.get() as usize * KB }
+}
+
+pub fn max_module_size() -> usize {
+    MAX_MODULE_SIZE_KB.get() as usize * KB
+}
+
+pub fn max_stack() -> usize {
+    MAX_STACK_KB.get() as usize * KB
+}

@@ -1,0 +1,159 @@
+//! The call handler: what PostgreSQL runs for every call of a `LANGUAGE wasm` function.
+//!
+//! The first call at a call site (one `FmgrInfo`) reads the catalog and finds or builds the
+//! function's cache entry, then parks a [`CallSite`] in `fn_extra`. Every later call at that
+//! site takes the fast path: no catalog lookup, no allocation, no hash lookup, and a raw
+//! (unchecked, signature-validated) wasm call.
+
+use std::rc::Rc;
+
+use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
+use plwasm_core::error::PlWasmError;
+use plwasm_core::wasmtime::ValRaw;
+
+use crate::cache::{self, FunctionEntry};
+use crate::error::{raise, OrRaise};
+use crate::{catalog, gucs, interrupt};
+
+/// What a call site keeps between calls, in `flinfo->fn_extra`.
+struct CallSite {
+    entry: Rc<FunctionEntry>,
+    engine: &'static cache::BackendEngine,
+    /// Arguments in, result out: sized once for the signature.
+    raw: Vec<ValRaw>,
+}
+
+/// PostgreSQL's unguarded entry points for the per-row path. Neither can raise an error, so
+/// neither needs pgrx's `sigsetjmp` guard (which would cost more than the rest of the path).
+mod unguarded {
+    use pgrx::pg_sys::Oid;
+    extern "C" {
+        /// Reads the current user id (miscinit.c); only asserts, never reports.
+        pub fn GetUserId() -> Oid;
+        /// Compares the stack pointer with max_stack_depth (postgres.c); never reports.
+        pub fn stack_is_too_deep() -> bool;
+    }
+}
+
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_plwasm_call_handler() -> &'static pg_sys::Pg_finfo_record {
+    static V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// `plwasm.plwasm_call_handler() RETURNS language_handler`
+#[pgrx::pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn plwasm_call_handler(fcinfo: FunctionCallInfo) -> Datum {
+    // SAFETY: PostgreSQL calls a language handler with a valid fcinfo whose flinfo describes
+    // the wasm function (fn_oid, fn_extra, fn_mcxt), for the duration of this call.
+    unsafe { call(fcinfo) }
+}
+
+unsafe fn call(fcinfo: FunctionCallInfo) -> Datum {
+    // SAFETY: see plwasm_call_handler; fn_extra is ours: null or a CallSite we installed.
+    let (flinfo, site) = unsafe {
+        let flinfo = (*fcinfo).flinfo;
+        (flinfo, (*flinfo).fn_extra as *mut CallSite)
+    };
+    // SAFETY: GetUserId only reads a global.
+    let user = unsafe { unguarded::GetUserId() };
+    let site: &mut CallSite = if site.is_null() {
+        // SAFETY: flinfo is valid for this call and its fn_mcxt outlives the call site.
+        unsafe { install_call_site(flinfo, user) }
+    } else {
+        // SAFETY: a CallSite installed by install_call_site, freed only with fn_mcxt.
+        let site = unsafe { &mut *site };
+        if !site.entry.is_current(user) {
+            // SAFETY: flinfo is valid for this call.
+            site.entry = load_entry(unsafe { (*flinfo).fn_oid }, user);
+            site.raw = raw_buffer(&site.entry);
+        }
+        site
+    };
+    // SAFETY: fcinfo is valid; nargs matches the function's declared arguments.
+    let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
+    let bits = run(site, args.iter().map(|a| a.value.value() as u64));
+    Datum::from(bits as usize)
+}
+
+/// Converts arguments, calls the export, converts the result. Errors are raised only after
+/// wasm has returned.
+#[inline]
+fn run(site: &mut CallSite, args: impl Iterator<Item = u64>) -> u64 {
+    let entry = &*site.entry;
+    let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, &entry.name) };
+    if slot.is_none() {
+        *slot = Some(entry.instantiate(site.engine).or_raise(&entry.name));
+    }
+    let sandbox = slot.as_mut().expect("instantiated above");
+    sandbox.arm(gucs::call_limits()).or_raise(&entry.name);
+    for ((raw, ty), bits) in site.raw.iter_mut().zip(&entry.signature.args).zip(args) {
+        *raw = ty.datum_to_wasm(bits).or_raise(&entry.name);
+    }
+    // SAFETY: stack_is_too_deep only compares addresses.
+    if unsafe { unguarded::stack_is_too_deep() } {
+        // SAFETY: raises PostgreSQL's own "stack depth limit exceeded" (54001).
+        unsafe { pg_sys::check_stack_depth() };
+    }
+    interrupt::ensure_ticking(&site.engine.engine).or_raise(&entry.name);
+
+    let (store, func) = sandbox.parts();
+    // SAFETY: the validator checked that the export's wasm signature is exactly the one the
+    // SQL signature maps to (numeric types only, no references); `raw` holds one value of the
+    // right type per parameter and has room for the result; the store owns `func`.
+    let outcome = unsafe { func.call_unchecked(store, &mut site.raw[..] as *mut [ValRaw]) };
+    match outcome {
+        Ok(()) => entry.signature.ret.wasm_to_datum(site.raw[0]).or_raise(&entry.name),
+        Err(err) => {
+            let err = sandbox.classify_call_error(err);
+            // A trapped instance may be half-updated: the next call gets a fresh one.
+            *slot = None;
+            drop(slot);
+            if err == PlWasmError::Interrupted {
+                interrupt::raise_interrupt(&entry.name);
+            }
+            raise(&err, &entry.name)
+        }
+    }
+}
+
+fn raw_buffer(entry: &FunctionEntry) -> Vec<ValRaw> {
+    let len = entry.signature.args.len().max(1);
+    vec![ValRaw::i64(0); len]
+}
+
+#[cold]
+fn load_entry(fn_oid: pg_sys::Oid, user: pg_sys::Oid) -> Rc<FunctionEntry> {
+    let proc = catalog::read_proc(fn_oid);
+    cache::function_entry(&proc, user).or_raise(&proc.name)
+}
+
+/// Builds the call site for `flinfo` and frees it with `fn_mcxt`.
+#[cold]
+unsafe fn install_call_site(flinfo: *mut pg_sys::FmgrInfo, user: pg_sys::Oid) -> &'static mut CallSite {
+    // SAFETY: flinfo is valid for the call (caller's contract).
+    let (fn_oid, mcxt) = unsafe { ((*flinfo).fn_oid, (*flinfo).fn_mcxt) };
+    let entry = load_entry(fn_oid, user);
+    let engine = cache::engine();
+    let raw = raw_buffer(&entry);
+    let site = Box::into_raw(Box::new(CallSite { entry, engine, raw }));
+    // SAFETY: the callback record is allocated in fn_mcxt, so it lives exactly as long as
+    // the context whose reset or deletion runs it; it frees the Box we just leaked, once.
+    unsafe {
+        let callback = pg_sys::MemoryContextAlloc(mcxt, std::mem::size_of::<pg_sys::MemoryContextCallback>())
+            as *mut pg_sys::MemoryContextCallback;
+        (*callback).func = Some(free_call_site);
+        (*callback).arg = site.cast();
+        pg_sys::MemoryContextRegisterResetCallback(mcxt, callback);
+        (*flinfo).fn_extra = site.cast();
+        &mut *site
+    }
+}
+
+unsafe extern "C-unwind" fn free_call_site(arg: *mut std::ffi::c_void) {
+    // SAFETY: arg is the CallSite Box leaked in install_call_site; the context callback runs
+    // once. Dropping it only drops Rust values (an Rc and a Vec): nothing can raise.
+    drop(unsafe { Box::from_raw(arg as *mut CallSite) });
+}

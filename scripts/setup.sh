@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what plwasm needs to build and test, and skips what is already there:
+# Debian packages, cargo-pgrx 0.18.1, pgrx's view of the system PostgreSQL 15, wasm targets.
+source "$(dirname "$0")/common.sh"
+
+need_apt=()
+for pkg in postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang lld wabt pkg-config sudo; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    log "apt: installing ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! cargo pgrx --version 2>/dev/null | grep -q '0\.18\.1'; then
+    log "cargo: installing cargo-pgrx 0.18.1 (takes several minutes)"
+    cargo install cargo-pgrx --version 0.18.1 --locked
+fi
+
+# pgrx must use the system PostgreSQL 15, never download one.
+if ! grep -qs 'pg15 *= *"'"$PG_CONFIG"'"' "$HOME/.pgrx/config.toml"; then
+    log "cargo pgrx init --pg15 $PG_CONFIG"
+    cargo pgrx init --pg15 "$PG_CONFIG"
+fi
+
+for target in wasm32-unknown-unknown; do
+    rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+done

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and wasmtime tests of the core crate, then the extension built,
+# installed and exercised through PostgreSQL's own pg_regress. Installs what it needs first.
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/setup.sh"
+
+log "cargo test (plwasm-core, plwasm-loader)"
+cargo test --release -p plwasm-core 2>&1 | tee /tmp/plwasm-cargo-test.log | grep -E '^(test |test result|error|warning: unused)' || true
+if ! grep -q '^test result: ok' /tmp/plwasm-cargo-test.log || grep -q '^test result: FAILED' /tmp/plwasm-cargo-test.log; then
+    echo "cargo test failed" >&2; tail -50 /tmp/plwasm-cargo-test.log >&2; exit 1
+fi
+
+"$ROOT/scripts/install.sh"
+"$ROOT/scripts/pg.sh" restart
+
+log "pg_regress"
+"$ROOT/pg_regress/run.sh"
