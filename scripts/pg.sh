@@ -24,7 +24,8 @@ CONF
         return 0
     fi
     log "starting PostgreSQL on $PLWASM_PGHOST:$PLWASM_PGPORT"
-    as_postgres "$PG_BIN/pg_ctl" -D "$PLWASM_PGDATA" -l "$PLWASM_PGDATA/server.log" -w start >/dev/null
+    # RUST_BACKTRACE would make pgrx append Rust backtraces to the DETAIL of errors.
+    as_postgres env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$PG_BIN/pg_ctl" -D "$PLWASM_PGDATA" -l "$PLWASM_PGDATA/server.log" -w start >/dev/null
 }
 
 stop() {

@@ -281,7 +281,7 @@ impl PlWasmError {
             ),
             UnsupportedType { position, type_name } => (
                 format!("wasm functions cannot use type {type_name}"),
-                Some(format!("The {position} of function \"{function}\" has type {type_name}.")),
+                Some(format!("{position} of function \"{function}\" has type {type_name}.")),
                 Some("Supported types: boolean, smallint, integer, bigint, real, double precision, date, timestamp, timestamptz (and void as a result).".into()),
             ),
             NotStrict => (

@@ -37,14 +37,16 @@ pub struct PreparedFunction {
 /// Decodes, compiles and checks a body for the SQL function `sql_name`.
 ///
 /// `compiled` lets the caller supply an already compiled module for a content hash (the
-/// per-backend cache); `None` compiles.
+/// per-backend cache); `None` compiles. `initial_memory_cap` refuses modules whose initial
+/// memory exceeds it (CREATE FUNCTION); `None` leaves that to instantiation, where a cap
+/// lowered since CREATE is a limit error (54000), not a bad definition.
 pub fn prepare_function(
     engine: &Engine,
     source: &str,
     sql_name: &str,
     signature: &SqlSignature,
     max_module_size: usize,
-    max_memory: usize,
+    initial_memory_cap: Option<usize>,
     compiled: impl FnOnce(&[u8; 32]) -> Option<Module>,
 ) -> Result<PreparedFunction> {
     let DecodedBody { wasm, hash, export } = body::decode_body(source, max_module_size)?;
@@ -53,6 +55,6 @@ pub fn prepare_function(
         None => validate::compile(engine, &wasm)?,
     };
     let export = export.unwrap_or_else(|| sql_name.to_string());
-    validate::check_module(&module, &export, sql_name, signature, max_memory)?;
+    validate::check_module(&module, &export, sql_name, signature, initial_memory_cap)?;
     Ok(PreparedFunction { module, export, hash })
 }

@@ -57,7 +57,7 @@ pub fn check_module(
     export: &str,
     sql_name: &str,
     signature: &SqlSignature,
-    max_memory: usize,
+    initial_memory_cap: Option<usize>,
 ) -> Result<()> {
     // plwasm grants no host access to numeric functions: any import is refused.
     if let Some(import) = module.imports().next() {
@@ -69,10 +69,10 @@ pub fn check_module(
     }
 
     // Imports are refused above, so every memory is defined by the module itself.
-    if let Some(pages) = module.resources_required().max_initial_memory_size {
+    if let (Some(cap), Some(pages)) = (initial_memory_cap, module.resources_required().max_initial_memory_size) {
         let bytes = pages.saturating_mul(WASM_PAGE_SIZE);
-        if bytes > max_memory as u64 {
-            return Err(PlWasmError::InitialMemoryTooLarge { bytes, limit: max_memory as u64 });
+        if bytes > cap as u64 {
+            return Err(PlWasmError::InitialMemoryTooLarge { bytes, limit: cap as u64 });
         }
     }
 

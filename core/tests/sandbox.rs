@@ -27,7 +27,7 @@ fn sig(args: &[SqlType], ret: SqlType) -> SqlSignature {
 
 /// Prepares and instantiates `wat` as SQL function `name`.
 fn sandbox(engine: &Engine, wat: &str, name: &str, signature: &SqlSignature, limits: CallLimits) -> Result<Sandbox, PlWasmError> {
-    let prepared = prepare_function(engine, wat, name, signature, 16 * MB, limits.max_memory, |_| None)?;
+    let prepared = prepare_function(engine, wat, name, signature, 16 * MB, Some(limits.max_memory), |_| None)?;
     Sandbox::instantiate(engine, &prepared.module, &prepared.export, limits, 512 * 1024, never)
 }
 
@@ -109,7 +109,7 @@ fn initial_memory_over_a_lowered_cap_fails_instantiation() {
     let engine = engine();
     let wat = r#"(module (memory 20) (func (export "f") (result i32) i32.const 1))"#;
     let s = sig(&[], SqlType::Int4);
-    let prepared = prepare_function(&engine, wat, "f", &s, 16 * MB, 64 * MB, |_| None).unwrap();
+    let prepared = prepare_function(&engine, wat, "f", &s, 16 * MB, None, |_| None).unwrap();
     let tight = CallLimits { fuel: 1000, max_memory: MB };
     let err = Sandbox::instantiate(&engine, &prepared.module, "f", tight, 512 * 1024, never).err().unwrap();
     assert_eq!(err, PlWasmError::MemoryLimit { requested: 20 * 65536, limit: MB as u64 });
@@ -208,7 +208,7 @@ fn epoch_ticks_stop_an_unmetered_loop_when_asked() {
     let wat = r#"(module (func (export "spin") (result i32) (loop br 0) i32.const 0))"#;
     let s = sig(&[], SqlType::Int4);
     let limits = CallLimits { fuel: 0, max_memory: MB };
-    let prepared = prepare_function(&engine, wat, "spin", &s, 16 * MB, MB, |_| None).unwrap();
+    let prepared = prepare_function(&engine, wat, "spin", &s, 16 * MB, Some(MB), |_| None).unwrap();
     let mut sb = Sandbox::instantiate(&engine, &prepared.module, "spin", limits, 512 * 1024, stop_requested).unwrap();
 
     let ticker_engine = engine.clone();

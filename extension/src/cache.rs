@@ -148,7 +148,7 @@ pub fn function_entry(proc: &ProcInfo, user: Oid) -> Result<Rc<FunctionEntry>, P
     }
 
     let signature = proc.checked_signature()?;
-    let prepared = prepare(backend_engine, proc, &signature)?;
+    let prepared = prepare(backend_engine, proc, &signature, None)?;
     let entry = Rc::new(FunctionEntry {
         name: proc.name.clone(),
         user,
@@ -178,6 +178,7 @@ pub fn prepare(
     backend_engine: &BackendEngine,
     proc: &ProcInfo,
     signature: &SqlSignature,
+    initial_memory_cap: Option<usize>,
 ) -> Result<plwasm_core::PreparedFunction, PlWasmError> {
     let cached_module = |hash: &[u8; 32]| BACKEND.with(|b| b.borrow().as_ref().and_then(|b| b.modules.get(hash).cloned()));
     let prepared = plwasm_core::prepare_function(
@@ -186,7 +187,7 @@ pub fn prepare(
         &proc.name,
         signature,
         gucs::max_module_size(),
-        gucs::call_limits().max_memory,
+        initial_memory_cap,
         cached_module,
     )?;
     BACKEND.with(|b| {

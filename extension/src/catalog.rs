@@ -88,13 +88,13 @@ fn resolve_signature(arg_oids: &[Oid], ret_oid: Oid) -> Result<SqlSignature, PlW
     for (i, oid) in arg_oids.iter().enumerate() {
         match sql_type(*oid) {
             Some(SqlType::Void) | None => {
-                return Err(PlWasmError::UnsupportedType { position: format!("argument {}", i + 1), type_name: type_name(*oid) })
+                return Err(PlWasmError::UnsupportedType { position: format!("Argument {}", i + 1), type_name: type_name(*oid) })
             }
             Some(ty) => args.push(ty),
         }
     }
     let ret = sql_type(ret_oid)
-        .ok_or_else(|| PlWasmError::UnsupportedType { position: "result".into(), type_name: type_name(ret_oid) })?;
+        .ok_or_else(|| PlWasmError::UnsupportedType { position: "The result".into(), type_name: type_name(ret_oid) })?;
     Ok(SqlSignature { args, ret })
 }
 

@@ -7,7 +7,7 @@
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 
 use crate::error::OrRaise;
-use crate::{cache, catalog};
+use crate::{cache, catalog, gucs};
 
 #[no_mangle]
 #[doc(hidden)]
@@ -38,5 +38,5 @@ fn validate(fn_oid: pg_sys::Oid) {
     let proc = catalog::read_proc(fn_oid);
     let signature = proc.checked_signature().or_raise(&proc.name);
     let engine = cache::engine();
-    cache::prepare(engine, &proc, &signature).or_raise(&proc.name);
+    cache::prepare(engine, &proc, &signature, Some(gucs::call_limits().max_memory)).or_raise(&proc.name);
 }
