@@ -73,10 +73,19 @@ pub fn init() {
     );
 }
 
+/// Reads an int GUC on the per-row path. `GucSetting::get` checks the calling thread through
+/// a thread-local on every read, which costs more than the rest of the read.
+#[inline]
+fn read_int(setting: &'static GucSetting<i32>) -> i32 {
+    // SAFETY: the setting's storage is a plain int that PostgreSQL's GUC machinery writes only
+    // on the backend's main thread, which is the only thread that runs wasm calls.
+    unsafe { std::ptr::read(setting.as_ptr()) }
+}
+
 /// The limits for the next call, read from the GUCs.
 #[inline]
 pub fn call_limits() -> CallLimits {
-    CallLimits { fuel: FUEL_LIMIT.get() as u64, max_memory: MAX_MEMORY_KB.get() as usize * KB }
+    CallLimits { fuel: read_int(&FUEL_LIMIT) as u64, max_memory: read_int(&MAX_MEMORY_KB) as usize * KB }
 }
 
 pub fn max_module_size() -> usize {

@@ -13,6 +13,7 @@ use plwasm_core::wasmtime::ValRaw;
 
 use crate::cache::{self, FunctionEntry};
 use crate::error::{raise, OrRaise};
+
 use crate::{catalog, gucs, interrupt};
 
 /// What a call site keeps between calls, in `flinfo->fn_extra`.
@@ -43,15 +44,65 @@ pub extern "C" fn pg_finfo_plwasm_call_handler() -> &'static pg_sys::Pg_finfo_re
 }
 
 /// `plwasm.plwasm_call_handler() RETURNS language_handler`
-#[pgrx::pg_guard]
+///
+/// Two paths. The fast path runs when the call site is ready (entry current, instance live,
+/// ticker running, stack fine): it calls nothing in PostgreSQL that can raise, catches any
+/// panic itself, and so skips pgrx's per-call guard. Everything else, and every error, goes
+/// through [`guarded_call`] / [`guarded_raise`], which are `#[pg_guard]`ed.
 #[no_mangle]
 pub unsafe extern "C-unwind" fn plwasm_call_handler(fcinfo: FunctionCallInfo) -> Datum {
-    // SAFETY: PostgreSQL calls a language handler with a valid fcinfo whose flinfo describes
-    // the wasm function (fn_oid, fn_extra, fn_mcxt), for the duration of this call.
-    unsafe { call(fcinfo) }
+    // SAFETY: PostgreSQL calls a language handler with a valid fcinfo for this call.
+    let fast = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { fast_call(fcinfo) }));
+    match fast {
+        Ok(FastCall::Done(datum)) => datum,
+        // SAFETY: as above; nothing has been executed for this call yet.
+        Ok(FastCall::NotReady) => unsafe { guarded_call(fcinfo) },
+        // SAFETY: raising from a guarded function; this frame holds nothing to drop, so the
+        // longjmp PostgreSQL's error handling makes over it skips no destructor.
+        Ok(FastCall::Failed(err, site)) => unsafe { guarded_raise(err, site) },
+        Err(panic) => unsafe { guarded_resume_panic(panic) },
+    }
 }
 
-unsafe fn call(fcinfo: FunctionCallInfo) -> Datum {
+enum FastCall {
+    Done(Datum),
+    /// Not attempted: the guarded path must set things up first.
+    NotReady,
+    /// Attempted and failed: raise this, for the function of this call site.
+    Failed(PlWasmError, *mut CallSite),
+}
+
+/// The per-row path. Calls only `GetUserId` and `stack_is_too_deep` in PostgreSQL (neither
+/// can raise) and never panics by design.
+#[inline]
+unsafe fn fast_call(fcinfo: FunctionCallInfo) -> FastCall {
+    // SAFETY: fcinfo is valid; fn_extra is null or a CallSite installed by install_call_site.
+    let site = unsafe { (*(*fcinfo).flinfo).fn_extra as *mut CallSite };
+    if site.is_null() {
+        return FastCall::NotReady;
+    }
+    // SAFETY: the CallSite lives as long as fn_mcxt, which outlives this call.
+    let site_ref = unsafe { &mut *site };
+    // SAFETY: GetUserId only reads a global; stack_is_too_deep only compares addresses.
+    let ready = site_ref.entry.is_current(unsafe { unguarded::GetUserId() })
+        && interrupt::is_ticking()
+        && !unsafe { unguarded::stack_is_too_deep() }
+        && matches!(site_ref.entry.sandbox.try_borrow(), Ok(slot) if slot.is_some());
+    if !ready {
+        return FastCall::NotReady;
+    }
+    // SAFETY: fcinfo is valid; nargs matches the function's declared arguments.
+    let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
+    match invoke(site_ref, args) {
+        Ok(bits) => FastCall::Done(Datum::from(bits as usize)),
+        Err(err) => FastCall::Failed(err, site),
+    }
+}
+
+/// Everything the fast path does not: first call at a site, a stale entry, a new user, a
+/// discarded instance, a stopped ticker, a deep stack.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: see plwasm_call_handler; fn_extra is ours: null or a CallSite we installed.
     let (flinfo, site) = unsafe {
         let flinfo = (*fcinfo).flinfo;
@@ -72,49 +123,73 @@ unsafe fn call(fcinfo: FunctionCallInfo) -> Datum {
         }
         site
     };
+    let entry = site.entry.clone();
+    {
+        let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, &entry.name) };
+        if slot.is_none() {
+            *slot = Some(entry.instantiate(site.engine).or_raise(&entry.name));
+        }
+    }
+    // SAFETY: raises PostgreSQL's own "stack depth limit exceeded" (54001) when too deep.
+    unsafe { pg_sys::check_stack_depth() };
+    interrupt::ensure_ticking(&site.engine.engine).or_raise(&entry.name);
     // SAFETY: fcinfo is valid; nargs matches the function's declared arguments.
     let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
-    let bits = run(site, args.iter().map(|a| a.value.value() as u64));
-    Datum::from(bits as usize)
+    match invoke(site, args) {
+        Ok(bits) => Datum::from(bits as usize),
+        Err(err) => fail(&err, &entry.name),
+    }
 }
 
-/// Converts arguments, calls the export, converts the result. Errors are raised only after
-/// wasm has returned.
-#[inline]
-fn run(site: &mut CallSite, args: impl Iterator<Item = u64>) -> u64 {
-    let entry = &*site.entry;
-    let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, &entry.name) };
-    if slot.is_none() {
-        *slot = Some(entry.instantiate(site.engine).or_raise(&entry.name));
+/// Raises an error from the fast path, inside pgrx's guard (which turns the report into a
+/// PostgreSQL ERROR).
+unsafe fn guarded_raise(err: PlWasmError, site: *mut CallSite) -> Datum {
+    // SAFETY: the CallSite the fast path just used lives as long as fn_mcxt; the guard's
+    // closure owns everything it drops before PostgreSQL's longjmp.
+    unsafe {
+        pg_sys::panic::pgrx_extern_c_guard(move || {
+            let name = (&(*site).entry).name.clone();
+            fail(&err, &name)
+        })
     }
-    let sandbox = slot.as_mut().expect("instantiated above");
-    sandbox.arm(gucs::call_limits()).or_raise(&entry.name);
-    for ((raw, ty), bits) in site.raw.iter_mut().zip(&entry.signature.args).zip(args) {
-        *raw = ty.datum_to_wasm(bits).or_raise(&entry.name);
-    }
-    // SAFETY: stack_is_too_deep only compares addresses.
-    if unsafe { unguarded::stack_is_too_deep() } {
-        // SAFETY: raises PostgreSQL's own "stack depth limit exceeded" (54001).
-        unsafe { pg_sys::check_stack_depth() };
-    }
-    interrupt::ensure_ticking(&site.engine.engine).or_raise(&entry.name);
+}
 
+/// A panic caught on the fast path becomes an ERROR, not an abort.
+unsafe fn guarded_resume_panic(panic: Box<dyn std::any::Any + Send>) -> Datum {
+    // SAFETY: as guarded_raise; resuming inside the guard makes pgrx report it.
+    unsafe { pg_sys::panic::pgrx_extern_c_guard(move || std::panic::resume_unwind(panic)) }
+}
+
+fn fail(err: &PlWasmError, function: &str) -> ! {
+    if *err == PlWasmError::Interrupted {
+        interrupt::raise_interrupt(function);
+    }
+    raise(err, function)
+}
+
+/// Converts arguments, calls the export, converts the result. Calls nothing in PostgreSQL;
+/// the caller has made sure the instance exists. A trapped instance is discarded: it may be
+/// half-updated, so the next call gets a fresh one.
+#[inline]
+fn invoke(site: &mut CallSite, args: &[pg_sys::NullableDatum]) -> Result<u64, PlWasmError> {
+    let entry = &*site.entry;
+    let mut slot = entry.sandbox.try_borrow_mut().map_err(|_| PlWasmError::Reentered)?;
+    let sandbox = slot.as_mut().ok_or_else(|| PlWasmError::Internal { message: "no instance".into() })?;
+    sandbox.arm(gucs::call_limits())?;
+    for ((raw, ty), arg) in site.raw.iter_mut().zip(&entry.signature.args).zip(args) {
+        *raw = ty.datum_to_wasm(arg.value.value() as u64)?;
+    }
     let (store, func) = sandbox.parts();
     // SAFETY: the validator checked that the export's wasm signature is exactly the one the
     // SQL signature maps to (numeric types only, no references); `raw` holds one value of the
     // right type per parameter and has room for the result; the store owns `func`.
     let outcome = unsafe { func.call_unchecked(store, &mut site.raw[..] as *mut [ValRaw]) };
     match outcome {
-        Ok(()) => entry.signature.ret.wasm_to_datum(site.raw[0]).or_raise(&entry.name),
+        Ok(()) => entry.signature.ret.wasm_to_datum(site.raw[0]),
         Err(err) => {
             let err = sandbox.classify_call_error(err);
-            // A trapped instance may be half-updated: the next call gets a fresh one.
             *slot = None;
-            drop(slot);
-            if err == PlWasmError::Interrupted {
-                interrupt::raise_interrupt(&entry.name);
-            }
-            raise(&err, &entry.name)
+            Err(err)
         }
     }
 }

@@ -42,6 +42,12 @@ pub fn ensure_ticking(engine: &Engine) -> Result<(), PlWasmError> {
     start_ticking(engine)
 }
 
+/// Whether the epoch is advancing (the fast path only runs when it is).
+#[inline]
+pub fn is_ticking() -> bool {
+    TICKING.load(Ordering::Relaxed)
+}
+
 #[cold]
 fn start_ticking(engine: &Engine) -> Result<(), PlWasmError> {
     let ticker = match TICKER.get() {
