@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs plwasm's benchmarks and writes BENCHMARKS.md (machine, date, tables).
+#   bench/run.sh [--rows N] [--rounds K]     (defaults: 5,000,000 rows, 7 rounds)
+source "$(dirname "$0")/../scripts/common.sh"
+cd "$ROOT"
+"$ROOT/scripts/setup.sh"
+"$ROOT/scripts/install.sh" >/dev/null
+log "building the C comparison function"
+make -s -C bench/c_add_one PG_CONFIG="$PG_CONFIG" install >/dev/null
+"$ROOT/scripts/pg.sh" start
+
+out="$ROOT/BENCHMARKS.md"
+tmp="$(mktemp)"
+{
+    echo "# plwasm benchmarks"
+    echo
+    echo "Written by \`bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'). Machine: $(nproc) cores"\
+         "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/ {print $2}') GiB;"\
+         "$("$PG_BIN/postgres" --version); $(rustc --version | cut -d' ' -f1-2); wasmtime 48."
+    echo "Numbers from one run on a shared 2-core machine: differences under ~5 ns/row are noise."
+    echo
+    log "scalar functions" >&2
+    python3 bench/scalar.py "$@"
+    echo
+    echo "### Metering: wasmtime call cost with and without fuel and epoch interruption"
+    echo
+    echo "\`cargo run --release -p plwasm-core --example call_overhead\`: the same module in one process,"\
+         "no PostgreSQL; best of 5 runs of 10,000,000 calls."
+    echo
+    log "metering" >&2
+    cargo run -q --release -p plwasm-core --example call_overhead
+} > "$tmp"
+mv "$tmp" "$out"
+log "wrote $out"
