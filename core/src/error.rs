@@ -76,9 +76,7 @@ impl fmt::Display for TrapKind {
             TrapKind::BadSignature => f.write_str("indirect call with a mismatched signature"),
             TrapKind::IntegerDivisionByZero => f.write_str("integer divide by zero"),
             TrapKind::IntegerOverflow => f.write_str("integer overflow"),
-            TrapKind::BadConversionToInteger => {
-                f.write_str("invalid conversion to integer (NaN or out of range)")
-            }
+            TrapKind::BadConversionToInteger => f.write_str("invalid conversion to integer (NaN or out of range)"),
             TrapKind::Other(msg) => f.write_str(msg),
         }
     }
@@ -176,16 +174,23 @@ impl PlWasmError {
     pub fn sqlstate(&self) -> SqlState {
         use PlWasmError::*;
         match self {
-            EmptyBody | BadDirective { .. } | WatSyntax { .. } | BadEncoding { .. } | NotWasm
-            | UnrecognizedBody | ModuleTooLarge { .. } | InvalidModule { .. }
-            | ForbiddenImport { .. } | MissingExport { .. } | ExportNotFunction { .. }
-            | SignatureMismatch { .. } | UnsupportedType { .. } | NotStrict
-            | UnsupportedKind { .. } | InitialMemoryTooLarge { .. } => {
-                SqlState::InvalidFunctionDefinition
-            }
-            FuelExhausted { .. } | MemoryLimit { .. } | TableLimit { .. } => {
-                SqlState::ProgramLimitExceeded
-            }
+            EmptyBody
+            | BadDirective { .. }
+            | WatSyntax { .. }
+            | BadEncoding { .. }
+            | NotWasm
+            | UnrecognizedBody
+            | ModuleTooLarge { .. }
+            | InvalidModule { .. }
+            | ForbiddenImport { .. }
+            | MissingExport { .. }
+            | ExportNotFunction { .. }
+            | SignatureMismatch { .. }
+            | UnsupportedType { .. }
+            | NotStrict
+            | UnsupportedKind { .. }
+            | InitialMemoryTooLarge { .. } => SqlState::InvalidFunctionDefinition,
+            FuelExhausted { .. } | MemoryLimit { .. } | TableLimit { .. } => SqlState::ProgramLimitExceeded,
             StackOverflow { .. } => SqlState::StatementTooComplex,
             Trap { kind: TrapKind::IntegerDivisionByZero, .. } => SqlState::DivisionByZero,
             Trap { kind: TrapKind::IntegerOverflow | TrapKind::BadConversionToInteger, .. } => {

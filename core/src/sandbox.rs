@@ -63,8 +63,8 @@ impl Sandbox {
                 Ok(UpdateDeadline::Continue(1))
             }
         });
-        let instance = Instance::new(&mut store, module, &[])
-            .map_err(|err| classify(err, limits.fuel, stack_limit, true))?;
+        let instance =
+            Instance::new(&mut store, module, &[]).map_err(|err| classify(err, limits.fuel, stack_limit, true))?;
         let func = instance
             .get_func(&mut store, export)
             .ok_or_else(|| PlWasmError::Internal { message: format!("export \"{export}\" vanished") })?;

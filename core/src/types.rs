@@ -135,7 +135,8 @@ impl SqlType {
             SqlType::Float8 => ValRaw::f64(bits),
             SqlType::Date => ValRaw::i32(pg_date_to_unix(bits as u32 as i32)),
             SqlType::Timestamp | SqlType::TimestampTz => ValRaw::i64(
-                pg_timestamp_to_unix(bits as i64).ok_or(PlWasmError::ArgumentOutOfRange { type_name: self.short_name() })?,
+                pg_timestamp_to_unix(bits as i64)
+                    .ok_or(PlWasmError::ArgumentOutOfRange { type_name: self.short_name() })?,
             ),
             SqlType::Void => return Err(PlWasmError::Internal { message: "void argument".into() }),
         })
@@ -309,20 +310,14 @@ mod tests {
         ));
         // Before 4714 BC is out of range as a result.
         assert_eq!(unix_timestamp_to_pg(PG_MIN_TIMESTAMP + UNIX_TO_PG_EPOCH_MICROS - 1), None);
-        assert_eq!(
-            unix_timestamp_to_pg(PG_MIN_TIMESTAMP + UNIX_TO_PG_EPOCH_MICROS),
-            Some(PG_MIN_TIMESTAMP)
-        );
+        assert_eq!(unix_timestamp_to_pg(PG_MIN_TIMESTAMP + UNIX_TO_PG_EPOCH_MICROS), Some(PG_MIN_TIMESTAMP));
     }
 
     #[test]
     fn signatures_describe_themselves() {
         let sig = SqlSignature { args: vec![SqlType::Int8, SqlType::Float4], ret: SqlType::Bool };
         assert_eq!(sig.describe("f"), "f(bigint, real) returns boolean");
-        assert_eq!(
-            describe_wasm_signature(&sig.wasm_params(), &sig.wasm_results()),
-            "(i64, f32) -> i32"
-        );
+        assert_eq!(describe_wasm_signature(&sig.wasm_params(), &sig.wasm_results()), "(i64, f32) -> i32");
         let void = SqlSignature { args: vec![], ret: SqlType::Void };
         assert_eq!(describe_wasm_signature(&void.wasm_params(), &void.wasm_results()), "() -> ()");
     }

@@ -79,7 +79,10 @@ pub fn check_module(
     let ty = match module.get_export(export) {
         Some(ExternType::Func(func)) => func,
         Some(other) => {
-            return Err(PlWasmError::ExportNotFunction { export: export.to_string(), kind: extern_kind(&other).to_string() })
+            return Err(PlWasmError::ExportNotFunction {
+                export: export.to_string(),
+                kind: extern_kind(&other).to_string(),
+            })
         }
         None => {
             let functions = module

@@ -26,7 +26,13 @@ fn sig(args: &[SqlType], ret: SqlType) -> SqlSignature {
 }
 
 /// Prepares and instantiates `wat` as SQL function `name`.
-fn sandbox(engine: &Engine, wat: &str, name: &str, signature: &SqlSignature, limits: CallLimits) -> Result<Sandbox, PlWasmError> {
+fn sandbox(
+    engine: &Engine,
+    wat: &str,
+    name: &str,
+    signature: &SqlSignature,
+    limits: CallLimits,
+) -> Result<Sandbox, PlWasmError> {
     let prepared = prepare_function(engine, wat, name, signature, 16 * MB, Some(limits.max_memory), |_| None)?;
     Sandbox::instantiate(engine, &prepared.module, &prepared.export, limits, 512 * 1024, never)
 }
@@ -82,7 +88,10 @@ fn imports_are_refused() {
     let wat = r#"(module (import "env" "clock" (func (result i64)))
                   (func (export "f") (result i64) call 0))"#;
     let err = sandbox(&engine, wat, "f", &sig(&[], SqlType::Int8), LIMITS).err().unwrap();
-    assert_eq!(err, PlWasmError::ForbiddenImport { module: "env".into(), name: "clock".into(), kind: "function".into() });
+    assert_eq!(
+        err,
+        PlWasmError::ForbiddenImport { module: "env".into(), name: "clock".into(), kind: "function".into() }
+    );
 }
 
 #[test]

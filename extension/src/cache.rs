@@ -180,7 +180,8 @@ pub fn prepare(
     signature: &SqlSignature,
     initial_memory_cap: Option<usize>,
 ) -> Result<plwasm_core::PreparedFunction, PlWasmError> {
-    let cached_module = |hash: &[u8; 32]| BACKEND.with(|b| b.borrow().as_ref().and_then(|b| b.modules.get(hash).cloned()));
+    let cached_module =
+        |hash: &[u8; 32]| BACKEND.with(|b| b.borrow().as_ref().and_then(|b| b.modules.get(hash).cloned()));
     let prepared = plwasm_core::prepare_function(
         &backend_engine.engine,
         &proc.source,
@@ -219,12 +220,8 @@ fn invalidate(hash: u32) {
 
 /// Drops compiled modules no entry uses, beyond a few spares.
 fn prune_modules(b: &mut Backend) {
-    let unused: Vec<[u8; 32]> = b
-        .modules
-        .keys()
-        .filter(|hash| !b.functions.values().any(|e| &e.module_hash == *hash))
-        .copied()
-        .collect();
+    let unused: Vec<[u8; 32]> =
+        b.modules.keys().filter(|hash| !b.functions.values().any(|e| &e.module_hash == *hash)).copied().collect();
     for hash in unused.iter().skip(SPARE_MODULES) {
         b.modules.remove(hash);
     }

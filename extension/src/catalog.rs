@@ -88,7 +88,10 @@ fn resolve_signature(arg_oids: &[Oid], ret_oid: Oid) -> Result<SqlSignature, PlW
     for (i, oid) in arg_oids.iter().enumerate() {
         match sql_type(*oid) {
             Some(SqlType::Void) | None => {
-                return Err(PlWasmError::UnsupportedType { position: format!("Argument {}", i + 1), type_name: type_name(*oid) })
+                return Err(PlWasmError::UnsupportedType {
+                    position: format!("Argument {}", i + 1),
+                    type_name: type_name(*oid),
+                })
             }
             Some(ty) => args.push(ty),
         }

@@ -78,17 +78,14 @@ fn spawn_ticker(engine: Engine) -> Result<Thread, PlWasmError> {
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         old
     };
-    let spawned = std::thread::Builder::new()
-        .name("plwasm-epoch".into())
-        .stack_size(64 * 1024)
-        .spawn(move || loop {
-            if TICKING.load(Ordering::Acquire) {
-                std::thread::sleep(TICK);
-                engine.increment_epoch();
-            } else {
-                std::thread::park();
-            }
-        });
+    let spawned = std::thread::Builder::new().name("plwasm-epoch".into()).stack_size(64 * 1024).spawn(move || loop {
+        if TICKING.load(Ordering::Acquire) {
+            std::thread::sleep(TICK);
+            engine.increment_epoch();
+        } else {
+            std::thread::park();
+        }
+    });
     // SAFETY: restores the mask saved above; old_mask was filled by pthread_sigmask.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
     spawned
