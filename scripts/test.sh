@@ -6,7 +6,7 @@ cd "$ROOT"
 
 "$ROOT/scripts/setup.sh"
 
-log "cargo test (plwasm-core, plwasm-loader)"
+log "cargo test (plwasm-core)"
 cargo test --release -p plwasm-core 2>&1 | tee /tmp/plwasm-cargo-test.log | grep -E '^(test |test result|error|warning: unused)' || true
 if ! grep -q '^test result: ok' /tmp/plwasm-cargo-test.log || grep -q '^test result: FAILED' /tmp/plwasm-cargo-test.log; then
     echo "cargo test failed" >&2; tail -50 /tmp/plwasm-cargo-test.log >&2; exit 1
