@@ -3,6 +3,8 @@
 //! A body is zero or more directive lines followed by one whole module:
 //!
 //! ```text
+//! my_module                        -- a module stored with plwasm.install_module, or
+//! my_module:my_export              -- ... naming the export; otherwise:
 //! @export add_one                 -- optional: call this export instead of the function's name
 //! (module (func (export "add_one") ...))   -- WebAssembly text, or
 //! \x0061736d01000000...            -- the binary as hex (bytea's escape form), or
@@ -37,6 +39,63 @@ const WASM_MAGIC: &[u8; 4] = b"\0asm";
 /// Source text may be larger than the binary it encodes (hex doubles it, WAT is wordier).
 /// Bounding the text before parsing keeps a huge body from costing a huge parse.
 const SOURCE_TO_BINARY_RATIO: usize = 8;
+
+/// What a function body names: a module of its own, or one stored in `plwasm.module_store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    Inline(DecodedBody),
+    Stored { module: String, export: Option<String> },
+}
+
+/// The longest module name (PostgreSQL's identifier length).
+pub const MAX_MODULE_NAME: usize = 63;
+
+/// Base64 of any wasm binary starts with this (the encoding of `\0asm`).
+const BASE64_MAGIC: &str = "AGFzbQ";
+
+/// Whether `name` can name a stored module: an identifier of at most 63 ASCII letters,
+/// digits and underscores, not starting with a digit, and not readable as base64 wasm.
+pub fn is_module_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= MAX_MODULE_NAME
+        && !name.starts_with(BASE64_MAGIC)
+}
+
+/// Reads a body: `module` or `module:export` refers to a stored module; anything else is
+/// decoded as an inline module (see [`decode_body`]).
+pub fn parse_body(source: &str, max_module_size: usize) -> Result<Body> {
+    let trimmed = source.trim();
+    let (module, export) = match trimmed.split_once(':') {
+        Some((module, export)) => (module, Some(export)),
+        None => (trimmed, None),
+    };
+    if is_module_name(module) {
+        return match export {
+            Some(export) if export.is_empty() || export.chars().any(char::is_whitespace) => {
+                Err(PlWasmError::BadDirective {
+                    line: trimmed.to_string(),
+                    reason: "an export name after \":\" must be non-empty and without spaces".into(),
+                })
+            }
+            _ => Ok(Body::Stored { module: module.to_string(), export: export.map(str::to_string) }),
+        };
+    }
+    decode_body(source, max_module_size).map(Body::Inline)
+}
+
+/// Checks a binary about to be stored as a module: size and magic. Compilation and import
+/// checks follow in [`crate::validate`].
+pub fn check_stored_binary(wasm: &[u8], max_module_size: usize) -> Result<[u8; 32]> {
+    if wasm.len() > max_module_size {
+        return Err(PlWasmError::ModuleTooLarge { size: wasm.len(), limit: max_module_size });
+    }
+    if !wasm.starts_with(WASM_MAGIC) {
+        return Err(PlWasmError::NotWasm);
+    }
+    Ok(Sha256::digest(wasm).into())
+}
 
 /// Decodes `source` into a wasm binary no larger than `max_module_size` bytes.
 pub fn decode_body(source: &str, max_module_size: usize) -> Result<DecodedBody> {
@@ -181,6 +240,36 @@ mod tests {
         let huge = format!("(module) ;; {}", "x".repeat(10_000));
         let err = decode_body(&huge, 100).unwrap_err();
         assert!(matches!(err, PlWasmError::ModuleTooLarge { limit: 800, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn module_references_are_told_from_inline_modules() {
+        assert_eq!(
+            parse_body(" text_utils\n", 1024).unwrap(),
+            Body::Stored { module: "text_utils".into(), export: None }
+        );
+        assert_eq!(
+            parse_body("text_utils:slugify", 1024).unwrap(),
+            Body::Stored { module: "text_utils".into(), export: Some("slugify".into()) }
+        );
+        assert!(matches!(parse_body(ADD_ONE_WAT, 1024).unwrap(), Body::Inline(_)));
+        // Base64 wasm always starts with AGFzbQ, so it is never read as a module name.
+        let b64 = base64::engine::general_purpose::STANDARD.encode(wat::parse_str(ADD_ONE_WAT).unwrap());
+        assert!(matches!(parse_body(&b64, 1024).unwrap(), Body::Inline(_)));
+        assert!(matches!(parse_body("m:", 1024), Err(PlWasmError::BadDirective { .. })));
+        assert!(!is_module_name("1abc"));
+        assert!(!is_module_name(&"x".repeat(64)));
+        assert!(is_module_name(&"x".repeat(63)));
+        assert!(!is_module_name("has-dash"));
+    }
+
+    #[test]
+    fn stored_binaries_are_checked_and_hashed() {
+        let wasm = wat::parse_str(ADD_ONE_WAT).unwrap();
+        let hash = check_stored_binary(&wasm, 1024).unwrap();
+        assert_eq!(hash, decode_body(ADD_ONE_WAT, 1024).unwrap().hash);
+        assert_eq!(check_stored_binary(b"nope", 1024), Err(PlWasmError::NotWasm));
+        assert!(matches!(check_stored_binary(&wasm, 8), Err(PlWasmError::ModuleTooLarge { .. })));
     }
 
     #[test]

@@ -29,6 +29,14 @@ pub enum SqlState {
     QueryCanceled,
     /// 0A000: something plwasm does not do (procedures, recursive calls into one instance).
     FeatureNotSupported,
+    /// 42704: no stored module of that name.
+    UndefinedObject,
+    /// 42602: not a valid module name.
+    InvalidName,
+    /// 42501: not the owner, or no USAGE on a module.
+    InsufficientPrivilege,
+    /// 2BP01: functions still use the module.
+    DependentObjectsStillExist,
     /// XX000: a bug in plwasm or wasmtime.
     InternalError,
 }
@@ -46,6 +54,10 @@ impl SqlState {
             SqlState::DatetimeFieldOverflow => "22008",
             SqlState::QueryCanceled => "57014",
             SqlState::FeatureNotSupported => "0A000",
+            SqlState::UndefinedObject => "42704",
+            SqlState::InvalidName => "42602",
+            SqlState::InsufficientPrivilege => "42501",
+            SqlState::DependentObjectsStillExist => "2BP01",
             SqlState::InternalError => "XX000",
         }
     }
@@ -141,6 +153,18 @@ pub enum PlWasmError {
     /// Instantiation failed for a reason other than a limit (e.g. the start function trapped
     /// is reported as a trap; this is for link errors and the like).
     Instantiate { message: String },
+    /// A module declares an ABI this build does not run.
+    UnsupportedAbi { declared: String },
+    /// No stored module of that name.
+    ModuleNotFound { module: String },
+    /// Not a valid module name.
+    BadModuleName { module: String },
+    /// The current role does not own the module.
+    NotModuleOwner { module: String },
+    /// The current role may not use the module.
+    ModulePermissionDenied { module: String },
+    /// Functions still use the module.
+    ModuleInUse { module: String, functions: Vec<String> },
     /// A bug: should never reach a user.
     Internal { message: String },
 }
@@ -152,6 +176,29 @@ pub struct Report {
     pub message: String,
     pub detail: Option<String>,
     pub hint: Option<String>,
+}
+
+/// What an error is about: a SQL function, or a stored module (for `plwasm.install_module`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject<'a> {
+    Function(&'a str),
+    Module(&'a str),
+}
+
+impl Subject<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Subject::Function(name) | Subject::Module(name) => name,
+        }
+    }
+
+    /// `wasm module of function "f"` or `wasm module "m"`.
+    fn module_phrase(&self) -> String {
+        match self {
+            Subject::Function(name) => format!("wasm module of function \"{name}\""),
+            Subject::Module(name) => format!("wasm module \"{name}\""),
+        }
+    }
 }
 
 fn human_bytes(bytes: u64) -> String {
@@ -205,16 +252,21 @@ impl PlWasmError {
                     SqlState::NumericValueOutOfRange
                 }
             }
-            Reentered => SqlState::FeatureNotSupported,
+            Reentered | UnsupportedAbi { .. } => SqlState::FeatureNotSupported,
+            ModuleNotFound { .. } => SqlState::UndefinedObject,
+            BadModuleName { .. } => SqlState::InvalidName,
+            NotModuleOwner { .. } | ModulePermissionDenied { .. } => SqlState::InsufficientPrivilege,
+            ModuleInUse { .. } => SqlState::DependentObjectsStillExist,
             Internal { .. } => SqlState::InternalError,
         }
     }
 
-    /// The full report for an error raised on behalf of the SQL function `function`
-    /// (its name as PostgreSQL would print it, e.g. `add_one`).
-    pub fn report(&self, function: &str) -> Report {
+    /// The full report for an error about `subject`.
+    pub fn report(&self, subject: Subject<'_>) -> Report {
         use PlWasmError::*;
         let sqlstate = self.sqlstate();
+        let function = subject.name();
+        let module_phrase = subject.module_phrase();
         let (message, detail, hint): (String, Option<String>, Option<String>) = match self {
             EmptyBody => (
                 format!("wasm function \"{function}\" has an empty body"),
@@ -237,7 +289,10 @@ impl PlWasmError {
                 None,
             ),
             NotWasm => (
-                format!("body of wasm function \"{function}\" does not decode to a WebAssembly binary"),
+                match subject {
+                    Subject::Function(_) => format!("body of wasm function \"{function}\" does not decode to a WebAssembly binary"),
+                    Subject::Module(_) => format!("{module_phrase} is not a WebAssembly binary"),
+                },
                 Some("A binary module starts with the bytes \\x0061736d (\"\\0asm\").".into()),
                 None,
             ),
@@ -247,7 +302,7 @@ impl PlWasmError {
                 Some("Give WebAssembly text starting with \"(module\", a binary as \\x-prefixed hex, or a binary as base64.".into()),
             ),
             ModuleTooLarge { size, limit } => (
-                format!("wasm module of function \"{function}\" is too large"),
+                format!("{module_phrase} is too large"),
                 Some(format!(
                     "The module is {} and plwasm.max_module_size is {}.",
                     human_bytes(*size as u64),
@@ -256,17 +311,17 @@ impl PlWasmError {
                 Some("A superuser can raise plwasm.max_module_size.".into()),
             ),
             InvalidModule { message } => (
-                format!("invalid WebAssembly module in function \"{function}\""),
+                format!("{module_phrase} is not valid WebAssembly"),
                 Some(message.clone()),
                 None,
             ),
             ForbiddenImport { module, name, kind } => (
-                format!("wasm module of function \"{function}\" imports {kind} \"{module}\".\"{name}\", which plwasm does not provide"),
+                format!("{module_phrase} imports {kind} \"{module}\".\"{name}\", which plwasm does not provide"),
                 Some("Modules for numeric functions may not import anything: plwasm grants no host access.".into()),
                 None,
             ),
             MissingExport { export, functions } => (
-                format!("wasm module of function \"{function}\" has no export named \"{export}\""),
+                format!("{module_phrase} has no export named \"{export}\""),
                 Some(if functions.is_empty() {
                     "The module exports no functions.".into()
                 } else {
@@ -300,7 +355,7 @@ impl PlWasmError {
                 None,
             ),
             InitialMemoryTooLarge { bytes, limit } => (
-                format!("wasm module of function \"{function}\" needs more initial memory than plwasm.max_memory allows"),
+                format!("{module_phrase} needs more initial memory than plwasm.max_memory allows"),
                 Some(format!("The module declares {} of initial memory; plwasm.max_memory is {}.", human_bytes(*bytes), human_bytes(*limit))),
                 Some("A superuser can raise plwasm.max_memory.".into()),
             ),
@@ -354,6 +409,35 @@ impl PlWasmError {
                 Some(message.clone()),
                 None,
             ),
+            UnsupportedAbi { declared } => (
+                format!("{module_phrase} declares an ABI this plwasm does not support (export \"{declared}\")"),
+                Some(format!(
+                    "Supported ABIs: {}. A module without a plwasm_abi_vN export uses ABI 0.",
+                    crate::validate::SUPPORTED_ABIS.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+                )),
+                None,
+            ),
+            ModuleNotFound { module } => (
+                format!("wasm module \"{module}\" does not exist"),
+                None,
+                Some("Install it with plwasm.install_module(name, wasm); plwasm.modules lists the installed ones.".into()),
+            ),
+            BadModuleName { module } => (
+                format!("invalid wasm module name \"{module}\""),
+                Some("A module name is a letter or underscore, then up to 62 letters, digits or underscores.".into()),
+                None,
+            ),
+            NotModuleOwner { module } => (format!("must be owner of wasm module \"{module}\""), None, None),
+            ModulePermissionDenied { module } => (
+                format!("permission denied for wasm module \"{module}\""),
+                None,
+                Some("The module's owner can allow it with plwasm.grant_module(module, role).".into()),
+            ),
+            ModuleInUse { module, functions } => (
+                format!("cannot drop wasm module \"{module}\" because other objects depend on it"),
+                Some(format!("Used by: {}.", functions.join(", "))),
+                Some("Drop those functions first, or use plwasm.drop_module(name, cascade => true).".into()),
+            ),
             Internal { message } => (
                 format!("internal plwasm error in function \"{function}\": {message}"),
                 None,
@@ -366,7 +450,7 @@ impl PlWasmError {
 
 impl fmt::Display for PlWasmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let report = self.report("?");
+        let report = self.report(Subject::Function("?"));
         f.write_str(&report.message)?;
         if let Some(detail) = report.detail {
             write!(f, " ({detail})")?;
@@ -400,10 +484,18 @@ mod tests {
 
     #[test]
     fn fuel_report_says_how_to_raise_it() {
-        let r = PlWasmError::FuelExhausted { limit: 1000 }.report("spin");
+        let r = PlWasmError::FuelExhausted { limit: 1000 }.report(Subject::Function("spin"));
         assert_eq!(r.message, "wasm function \"spin\" ran out of fuel");
         assert!(r.detail.unwrap().contains("1000 fuel units"));
         assert!(r.hint.unwrap().contains("plwasm.fuel_limit"));
+    }
+
+    #[test]
+    fn module_errors_name_the_module() {
+        let r = PlWasmError::NotWasm.report(Subject::Module("text_utils"));
+        assert_eq!(r.message, "wasm module \"text_utils\" is not a WebAssembly binary");
+        let r = PlWasmError::InvalidModule { message: "x".into() }.report(Subject::Function("f"));
+        assert_eq!(r.message, "wasm module of function \"f\" is not valid WebAssembly");
     }
 
     #[test]

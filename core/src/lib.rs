@@ -34,27 +34,42 @@ pub struct PreparedFunction {
     pub hash: [u8; 32],
 }
 
-/// Decodes, compiles and checks a body for the SQL function `sql_name`.
+/// Compiles (or takes from `compiled`, keyed by `hash`) and checks a module for the SQL
+/// function `sql_name`, calling `export` (default: the function's name).
 ///
-/// `compiled` lets the caller supply an already compiled module for a content hash (the
-/// per-backend cache); `None` compiles. `initial_memory_cap` refuses modules whose initial
-/// memory exceeds it (CREATE FUNCTION); `None` leaves that to instantiation, where a cap
-/// lowered since CREATE is a limit error (54000), not a bad definition.
+/// `initial_memory_cap` refuses modules whose initial memory exceeds it (CREATE FUNCTION);
+/// `None` leaves that to instantiation, where a cap lowered since CREATE is a limit error
+/// (54000), not a bad definition.
+#[allow(clippy::too_many_arguments)]
 pub fn prepare_function(
+    engine: &Engine,
+    wasm: &[u8],
+    hash: [u8; 32],
+    export: Option<String>,
+    sql_name: &str,
+    signature: &SqlSignature,
+    initial_memory_cap: Option<usize>,
+    compiled: impl FnOnce(&[u8; 32]) -> Option<Module>,
+) -> Result<PreparedFunction> {
+    let module = match compiled(&hash) {
+        Some(module) => module,
+        None => validate::compile(engine, wasm)?,
+    };
+    validate::module_abi(&module)?;
+    let export = export.unwrap_or_else(|| sql_name.to_string());
+    validate::check_module(&module, &export, sql_name, signature, initial_memory_cap)?;
+    Ok(PreparedFunction { module, export, hash })
+}
+
+/// [`prepare_function`] for an inline body (WAT, hex or base64, with `@export`).
+pub fn prepare_inline_function(
     engine: &Engine,
     source: &str,
     sql_name: &str,
     signature: &SqlSignature,
     max_module_size: usize,
     initial_memory_cap: Option<usize>,
-    compiled: impl FnOnce(&[u8; 32]) -> Option<Module>,
 ) -> Result<PreparedFunction> {
     let DecodedBody { wasm, hash, export } = body::decode_body(source, max_module_size)?;
-    let module = match compiled(&hash) {
-        Some(module) => module,
-        None => validate::compile(engine, &wasm)?,
-    };
-    let export = export.unwrap_or_else(|| sql_name.to_string());
-    validate::check_module(&module, &export, sql_name, signature, initial_memory_cap)?;
-    Ok(PreparedFunction { module, export, hash })
+    prepare_function(engine, &wasm, hash, export, sql_name, signature, initial_memory_cap, |_| None)
 }

@@ -59,14 +59,7 @@ pub fn check_module(
     signature: &SqlSignature,
     initial_memory_cap: Option<usize>,
 ) -> Result<()> {
-    // plwasm grants no host access to numeric functions: any import is refused.
-    if let Some(import) = module.imports().next() {
-        return Err(PlWasmError::ForbiddenImport {
-            module: import.module().to_string(),
-            name: import.name().to_string(),
-            kind: extern_kind(&import.ty()).to_string(),
-        });
-    }
+    check_imports(module)?;
 
     // Imports are refused above, so every memory is defined by the module itself.
     if let (Some(cap), Some(pages)) = (initial_memory_cap, module.resources_required().max_initial_memory_size) {
@@ -111,6 +104,62 @@ pub fn check_module(
     Ok(())
 }
 
+/// plwasm grants no host access to ABI 0 modules: any import is refused.
+pub fn check_imports(module: &Module) -> Result<()> {
+    match module.imports().next() {
+        Some(import) => Err(PlWasmError::ForbiddenImport {
+            module: import.module().to_string(),
+            name: import.name().to_string(),
+            kind: extern_kind(&import.ty()).to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The plwasm ABI versions this build runs. 0 is the numeric ABI: plain wasm values, no
+/// declaration needed.
+pub const SUPPORTED_ABIS: &[u32] = &[0];
+
+/// Prefix of the export by which a module declares its ABI: `plwasm_abi_v1` means ABI 1.
+pub const ABI_EXPORT_PREFIX: &str = "plwasm_abi_v";
+
+/// The ABI a module targets, refused if this build does not run it.
+pub fn module_abi(module: &Module) -> Result<u32> {
+    let mut declared: Option<u32> = None;
+    for export in module.exports() {
+        if let Some(version) = export.name().strip_prefix(ABI_EXPORT_PREFIX) {
+            let version: u32 = version.parse().map_err(|_| PlWasmError::UnsupportedAbi { declared: export.name().to_string() })?;
+            if declared.is_some_and(|d| d != version) {
+                return Err(PlWasmError::UnsupportedAbi { declared: export.name().to_string() });
+            }
+            declared = Some(version);
+        }
+    }
+    let abi = declared.unwrap_or(0);
+    if !SUPPORTED_ABIS.contains(&abi) {
+        return Err(PlWasmError::UnsupportedAbi { declared: format!("{ABI_EXPORT_PREFIX}{abi}") });
+    }
+    Ok(abi)
+}
+
+/// Checks a module about to be stored with `plwasm.install_module`; returns its ABI.
+pub fn check_stored_module(module: &Module) -> Result<u32> {
+    let abi = module_abi(module)?;
+    check_imports(module)?;
+    Ok(abi)
+}
+
+/// `name: (i64) -> i64` for every exported function, in export order.
+pub fn describe_exports(module: &Module) -> Vec<String> {
+    module
+        .exports()
+        .filter_map(|export| match export.ty() {
+            ExternType::Func(func) => Some(format!("{}: {}", export.name(), describe_func_type(&func))),
+            _ => None,
+        })
+        .collect()
+}
+
 fn extern_kind(ty: &ExternType) -> &'static str {
     match ty {
         ExternType::Func(_) => "function",
@@ -139,6 +188,31 @@ mod tests {
 
     fn shape(kind: RoutineKind, strict: bool, returns_set: bool) -> RoutineShape {
         RoutineShape { kind, strict, returns_set }
+    }
+
+    fn module(wat: &str) -> Module {
+        compile(&crate::engine::new_engine(&Default::default()).unwrap(), wat::parse_str(wat).unwrap().as_slice()).unwrap()
+    }
+
+    #[test]
+    fn abi_is_declared_by_an_export() {
+        assert_eq!(module_abi(&module("(module)")), Ok(0));
+        let v0 = module(r#"(module (global (export "plwasm_abi_v0") i32 (i32.const 0)))"#);
+        assert_eq!(module_abi(&v0), Ok(0));
+        let v7 = module(r#"(module (func (export "plwasm_abi_v7")))"#);
+        assert_eq!(module_abi(&v7), Err(PlWasmError::UnsupportedAbi { declared: "plwasm_abi_v7".into() }));
+        let junk = module(r#"(module (func (export "plwasm_abi_vX")))"#);
+        assert_eq!(module_abi(&junk), Err(PlWasmError::UnsupportedAbi { declared: "plwasm_abi_vX".into() }));
+    }
+
+    #[test]
+    fn exports_are_described_with_their_signatures() {
+        let m = module(
+            r#"(module (memory (export "memory") 1)
+                 (func (export "add") (param i64 i64) (result i64) local.get 0)
+                 (func (export "noop")))"#,
+        );
+        assert_eq!(describe_exports(&m), vec!["add: (i64, i64) -> i64".to_string(), "noop: () -> ()".to_string()]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use plwasm_core::error::{PlWasmError, TrapKind};
 use plwasm_core::limits::CallLimits;
 use plwasm_core::sandbox::Sandbox;
 use plwasm_core::types::{SqlSignature, SqlType};
-use plwasm_core::{prepare_function, wasmtime::Engine};
+use plwasm_core::{prepare_inline_function, wasmtime::Engine};
 
 const MB: usize = 1024 * 1024;
 const LIMITS: CallLimits = CallLimits { fuel: 10_000_000, max_memory: 64 * MB };
@@ -33,7 +33,7 @@ fn sandbox(
     signature: &SqlSignature,
     limits: CallLimits,
 ) -> Result<Sandbox, PlWasmError> {
-    let prepared = prepare_function(engine, wat, name, signature, 16 * MB, Some(limits.max_memory), |_| None)?;
+    let prepared = prepare_inline_function(engine, wat, name, signature, 16 * MB, Some(limits.max_memory))?;
     Sandbox::instantiate(engine, &prepared.module, &prepared.export, limits, 512 * 1024, never)
 }
 
@@ -118,7 +118,7 @@ fn initial_memory_over_a_lowered_cap_fails_instantiation() {
     let engine = engine();
     let wat = r#"(module (memory 20) (func (export "f") (result i32) i32.const 1))"#;
     let s = sig(&[], SqlType::Int4);
-    let prepared = prepare_function(&engine, wat, "f", &s, 16 * MB, None, |_| None).unwrap();
+    let prepared = prepare_inline_function(&engine, wat, "f", &s, 16 * MB, None).unwrap();
     let tight = CallLimits { fuel: 1000, max_memory: MB };
     let err = Sandbox::instantiate(&engine, &prepared.module, "f", tight, 512 * 1024, never).err().unwrap();
     assert_eq!(err, PlWasmError::MemoryLimit { requested: 20 * 65536, limit: MB as u64 });
@@ -217,7 +217,7 @@ fn epoch_ticks_stop_an_unmetered_loop_when_asked() {
     let wat = r#"(module (func (export "spin") (result i32) (loop br 0) i32.const 0))"#;
     let s = sig(&[], SqlType::Int4);
     let limits = CallLimits { fuel: 0, max_memory: MB };
-    let prepared = prepare_function(&engine, wat, "spin", &s, 16 * MB, Some(MB), |_| None).unwrap();
+    let prepared = prepare_inline_function(&engine, wat, "spin", &s, 16 * MB, Some(MB)).unwrap();
     let mut sb = Sandbox::instantiate(&engine, &prepared.module, "spin", limits, 512 * 1024, stop_requested).unwrap();
 
     let ticker_engine = engine.clone();

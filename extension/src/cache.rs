@@ -26,8 +26,10 @@ use plwasm_core::sandbox::Sandbox;
 use plwasm_core::types::SqlSignature;
 use plwasm_core::wasmtime::{Engine, Module};
 
+use plwasm_core::body::{parse_body, Body};
+
 use crate::catalog::ProcInfo;
-use crate::{gucs, interrupt};
+use crate::{gucs, interrupt, modules};
 
 /// Compiled modules no function entry uses that a backend keeps (e.g. compiled by the
 /// validator of a function not yet called).
@@ -44,6 +46,8 @@ pub struct FunctionEntry {
     xmin: pg_sys::TransactionId,
     tid: pg_sys::ItemPointerData,
     proc_hash: u32,
+    /// Built from a module in `plwasm.module_store` (dropped when the store changes).
+    stored: bool,
     /// The live instance; `None` before the first call and after a trap.
     pub sandbox: RefCell<Option<Sandbox>>,
     valid: Cell<bool>,
@@ -97,15 +101,17 @@ pub fn engine() -> &'static BackendEngine {
     BACKEND.with(|b| {
         *b.borrow_mut() = Some(Backend { engine, modules: HashMap::new(), functions: HashMap::new() });
     });
-    // SAFETY: registers a plain callback once per backend (the cache was empty until now);
-    // PostgreSQL calls it with the PROCOID hash of changed rows, or 0 for "everything".
+    // SAFETY: registers plain callbacks once per backend (the cache was empty until now);
+    // PostgreSQL calls the first with the PROCOID hash of changed rows (0 for "everything"),
+    // the second with the oid of a relation whose relcache entry was invalidated.
     unsafe {
         pg_sys::CacheRegisterSyscacheCallback(
             pg_sys::SysCacheIdentifier::PROCOID as i32,
             Some(on_proc_invalidation),
             pg_sys::Datum::from(0),
-        )
-    };
+        );
+        pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0));
+    }
     engine
 }
 
@@ -148,7 +154,9 @@ pub fn function_entry(proc: &ProcInfo, user: Oid) -> Result<Rc<FunctionEntry>, P
     }
 
     let signature = proc.checked_signature()?;
-    let prepared = prepare(backend_engine, proc, &signature, None)?;
+    let Some((prepared, stored)) = prepare(backend_engine, proc, &signature, Lookup::Call)? else {
+        return Err(PlWasmError::Internal { message: "module lookup skipped at call time".into() });
+    };
     let entry = Rc::new(FunctionEntry {
         name: proc.name.clone(),
         user,
@@ -159,6 +167,7 @@ pub fn function_entry(proc: &ProcInfo, user: Oid) -> Result<Rc<FunctionEntry>, P
         xmin: proc.xmin,
         tid: proc.tid,
         proc_hash: proc.hash,
+        stored,
         sandbox: RefCell::new(None),
         valid: Cell::new(true),
     });
@@ -172,40 +181,126 @@ pub fn function_entry(proc: &ProcInfo, user: Oid) -> Result<Rc<FunctionEntry>, P
     Ok(entry)
 }
 
-/// Decodes, compiles (or reuses the compiled module) and checks `proc`'s body. Used by the
-/// validator too, so CREATE FUNCTION warms the cache for the first call.
+/// Why a body is being prepared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Building an entry for a call.
+    Call,
+    /// CREATE FUNCTION: the initial memory is checked, USAGE on a stored module is checked for
+    /// the current (creating) role, and with `check_function_bodies` off a stored module is not
+    /// looked up at all (a restore creates functions before it loads the module store).
+    Validate { check_bodies: bool },
+}
+
+fn cached_module(hash: &[u8; 32]) -> Option<Module> {
+    BACKEND.with(|b| b.borrow().as_ref().and_then(|b| b.modules.get(hash).cloned()))
+}
+
+fn remember_module(hash: [u8; 32], module: &Module) {
+    BACKEND.with(|b| {
+        if let Some(b) = b.borrow_mut().as_mut() {
+            b.modules.entry(hash).or_insert_with(|| module.clone());
+        }
+    });
+}
+
+/// Decodes or fetches, compiles (or reuses the compiled module) and checks `proc`'s body.
+/// Used by the validator too, so CREATE FUNCTION warms the cache for the first call.
+/// Returns the prepared function and whether it came from the module store; `None` when a
+/// validation was skipped (see [`Lookup::Validate`]).
 pub fn prepare(
     backend_engine: &BackendEngine,
     proc: &ProcInfo,
     signature: &SqlSignature,
-    initial_memory_cap: Option<usize>,
-) -> Result<plwasm_core::PreparedFunction, PlWasmError> {
-    let cached_module =
-        |hash: &[u8; 32]| BACKEND.with(|b| b.borrow().as_ref().and_then(|b| b.modules.get(hash).cloned()));
-    let prepared = plwasm_core::prepare_function(
-        &backend_engine.engine,
-        &proc.source,
-        &proc.name,
-        signature,
-        gucs::max_module_size(),
-        initial_memory_cap,
-        cached_module,
-    )?;
-    BACKEND.with(|b| {
-        if let Some(b) = b.borrow_mut().as_mut() {
-            b.modules.entry(prepared.hash).or_insert_with(|| prepared.module.clone());
+    lookup: Lookup,
+) -> Result<Option<(plwasm_core::PreparedFunction, bool)>, PlWasmError> {
+    let initial_memory_cap = match lookup {
+        Lookup::Validate { .. } => Some(gucs::call_limits().max_memory),
+        Lookup::Call => None,
+    };
+    let engine = &backend_engine.engine;
+    let (prepared, stored) = match parse_body(&proc.source, gucs::max_module_size())? {
+        Body::Inline(body) => {
+            let prepared = plwasm_core::prepare_function(
+                engine,
+                &body.wasm,
+                body.hash,
+                body.export,
+                &proc.name,
+                signature,
+                initial_memory_cap,
+                cached_module,
+            )?;
+            (prepared, false)
         }
-    });
-    Ok(prepared)
+        Body::Stored { module, export } => {
+            if lookup == (Lookup::Validate { check_bodies: false }) {
+                return Ok(None);
+            }
+            let found = modules::fetch(&module, false)?.ok_or(PlWasmError::ModuleNotFound { module: module.clone() })?;
+            if matches!(lookup, Lookup::Validate { .. }) && !found.usable {
+                return Err(PlWasmError::ModulePermissionDenied { module });
+            }
+            // Fetch the bytes only when this backend has not compiled that content yet.
+            let (hash, wasm) = match cached_module(&found.hash) {
+                Some(_) => (found.hash, Vec::new()),
+                None => {
+                    let with_bytes = modules::fetch(&module, true)?.ok_or(PlWasmError::ModuleNotFound { module })?;
+                    (with_bytes.hash, with_bytes.wasm.unwrap_or_default())
+                }
+            };
+            let prepared = plwasm_core::prepare_function(
+                engine,
+                &wasm,
+                hash,
+                export,
+                &proc.name,
+                signature,
+                initial_memory_cap,
+                cached_module,
+            )?;
+            (prepared, true)
+        }
+    };
+    remember_module(prepared.hash, &prepared.module);
+    Ok(Some((prepared, stored)))
+}
+
+/// Compiles a module about to be stored (keeping it for later calls) and checks it; returns
+/// its ABI.
+pub fn check_stored_module(wasm: &[u8], hash: [u8; 32]) -> Result<u32, PlWasmError> {
+    let module = compiled(wasm, hash)?;
+    plwasm_core::validate::check_stored_module(&module)
+}
+
+/// The exported functions of `wasm` with their signatures, or `None` if it does not compile.
+pub fn describe_exports(wasm: &[u8]) -> Option<Vec<String>> {
+    let hash = plwasm_core::body::check_stored_binary(wasm, usize::MAX).ok()?;
+    compiled(wasm, hash).ok().map(|module| plwasm_core::validate::describe_exports(&module))
+}
+
+fn compiled(wasm: &[u8], hash: [u8; 32]) -> Result<Module, PlWasmError> {
+    let backend_engine = engine();
+    if let Some(module) = cached_module(&hash) {
+        return Ok(module);
+    }
+    let module = plwasm_core::validate::compile(&backend_engine.engine, wasm)?;
+    remember_module(hash, &module);
+    Ok(module)
 }
 
 /// Marks entries whose `pg_proc` row hashes to `hash` (all, for 0) stale and forgets them.
 fn invalidate(hash: u32) {
+    invalidate_where(|entry| hash == 0 || entry.proc_hash == hash);
+}
+
+/// Marks entries for which `stale` holds as stale and forgets them.
+fn invalidate_where(stale: impl Fn(&FunctionEntry) -> bool) {
     BACKEND.with(|b| match b.try_borrow_mut() {
         Ok(mut guard) => {
             if let Some(b) = guard.as_mut() {
                 b.functions.retain(|_, entry| {
-                    let stale = hash == 0 || entry.proc_hash == hash;
+                    let stale = stale(entry);
                     if stale {
                         entry.valid.set(false);
                     }
@@ -224,6 +319,13 @@ fn prune_modules(b: &mut Backend) {
         b.modules.keys().filter(|hash| !b.functions.values().any(|e| &e.module_hash == *hash)).copied().collect();
     for hash in unused.iter().skip(SPARE_MODULES) {
         b.modules.remove(hash);
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    if modules::is_module_store(relid) {
+        invalidate_where(|entry| entry.stored);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
-use plwasm_core::error::{PlWasmError, SqlState};
+use plwasm_core::error::{PlWasmError, SqlState, Subject};
 
 fn error_code(state: SqlState) -> PgSqlErrorCode {
     match state {
@@ -15,6 +15,10 @@ fn error_code(state: SqlState) -> PgSqlErrorCode {
         SqlState::DatetimeFieldOverflow => PgSqlErrorCode::ERRCODE_DATETIME_FIELD_OVERFLOW,
         SqlState::QueryCanceled => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
         SqlState::FeatureNotSupported => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+        SqlState::UndefinedObject => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+        SqlState::InvalidName => PgSqlErrorCode::ERRCODE_INVALID_NAME,
+        SqlState::InsufficientPrivilege => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        SqlState::DependentObjectsStillExist => PgSqlErrorCode::ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
         SqlState::InternalError => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
     }
 }
@@ -24,7 +28,13 @@ fn error_code(state: SqlState) -> PgSqlErrorCode {
 /// Must not be called while wasm frames are on the stack.
 #[cold]
 pub fn raise(err: &PlWasmError, function: &str) -> ! {
-    let report = err.report(function);
+    raise_about(err, Subject::Function(function))
+}
+
+/// Raises `err` as an ERROR about `subject` (a function or a stored module).
+#[cold]
+pub fn raise_about(err: &PlWasmError, subject: Subject<'_>) -> ! {
+    let report = err.report(subject);
     let mut ereport = ErrorReport::new(error_code(report.sqlstate), report.message, "plwasm");
     if let Some(detail) = report.detail {
         ereport = ereport.set_detail(detail);
@@ -36,9 +46,10 @@ pub fn raise(err: &PlWasmError, function: &str) -> ! {
     unreachable!("ERROR reports do not return")
 }
 
-/// `Result` helper: the value, or the error raised for `function`.
+/// `Result` helper: the value, or the error raised for `function` (or for `module`).
 pub trait OrRaise<T> {
     fn or_raise(self, function: &str) -> T;
+    fn or_raise_module(self, module: &str) -> T;
 }
 
 impl<T> OrRaise<T> for Result<T, PlWasmError> {
@@ -47,6 +58,14 @@ impl<T> OrRaise<T> for Result<T, PlWasmError> {
         match self {
             Ok(value) => value,
             Err(err) => raise(&err, function),
+        }
+    }
+
+    #[inline]
+    fn or_raise_module(self, module: &str) -> T {
+        match self {
+            Ok(value) => value,
+            Err(err) => raise_about(&err, Subject::Module(module)),
         }
     }
 }

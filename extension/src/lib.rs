@@ -6,6 +6,7 @@
 //! - `cache`: the per-backend engine, compiled modules and function entries;
 //! - `catalog`: reading `pg_proc`;
 //! - `interrupt`: cancel and timeouts for running wasm;
+//! - `modules`: modules stored in `plwasm.module_store`, shared by many functions;
 //! - `gucs`: configuration parameters;
 //! - `error`: plwasm errors to PostgreSQL errors.
 //!
@@ -17,11 +18,13 @@ mod error;
 mod gucs;
 mod handler;
 mod interrupt;
+mod modules;
 mod validator;
 
 ::pgrx::pg_module_magic!(name, version);
 
 ::pgrx::extension_sql_file!("../../sql/plwasm_language.sql", name = "language", bootstrap);
+::pgrx::extension_sql_file!("../../sql/plwasm_modules.sql", name = "modules", finalize);
 
 /// Only defines GUCs: with `shared_preload_libraries` this runs in the postmaster, where no
 /// wasm engine (and so no trap handler or thread) may be created.

@@ -7,7 +7,7 @@
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 
 use crate::error::OrRaise;
-use crate::{cache, catalog, gucs};
+use crate::{cache, catalog};
 
 #[no_mangle]
 #[doc(hidden)]
@@ -38,5 +38,7 @@ fn validate(fn_oid: pg_sys::Oid) {
     let proc = catalog::read_proc(fn_oid);
     let signature = proc.checked_signature().or_raise(&proc.name);
     let engine = cache::engine();
-    cache::prepare(engine, &proc, &signature, Some(gucs::call_limits().max_memory)).or_raise(&proc.name);
+    // SAFETY: reads a GUC bool on the main thread.
+    let check_bodies = unsafe { pg_sys::check_function_bodies };
+    cache::prepare(engine, &proc, &signature, cache::Lookup::Validate { check_bodies }).or_raise(&proc.name);
 }

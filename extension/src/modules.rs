@@ -1,0 +1,256 @@
+//! Modules stored once in `plwasm.module_store` and used by many functions.
+//!
+//! Users read the store (it is as public as function bodies in `pg_proc`) but write it only
+//! through these functions. They run as the caller, check ownership against the caller's
+//! own user id, and only then switch to the store's owner for the write itself. Every change
+//! sends a relcache invalidation for the store, so every session drops the function entries
+//! built from stored modules at its next statement.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use pgrx::prelude::*;
+use pgrx::datum::DatumWithOid;
+use plwasm_core::body::{check_stored_binary, is_module_name};
+use plwasm_core::error::PlWasmError;
+
+use crate::error::OrRaise;
+use crate::{cache, gucs};
+
+/// The oid of `plwasm.module_store` once this backend has looked it up (0 before).
+static MODULE_STORE_OID: AtomicU32 = AtomicU32::new(0);
+
+/// Whether a relcache invalidation for `relid` concerns the module store.
+pub fn is_module_store(relid: pg_sys::Oid) -> bool {
+    let known = MODULE_STORE_OID.load(Ordering::Relaxed);
+    known != 0 && (relid == pg_sys::InvalidOid || relid.to_u32() == known)
+}
+
+/// A stored module as the current role sees it.
+pub struct StoredModule {
+    pub hash: [u8; 32],
+    pub owner: String,
+    /// The current role owns it, is a superuser, or was granted it.
+    pub usable: bool,
+    /// Only when asked for.
+    pub wasm: Option<Vec<u8>>,
+}
+
+const FETCH: &str = "
+SELECT m.sha256, m.owner::text,
+       m.owner = current_user
+         OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+         OR EXISTS (SELECT 1 FROM plwasm.module_grants g
+                     WHERE g.module = m.name
+                       AND (g.grantee = 'public'
+                            OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.grantee)
+                                AND pg_catalog.pg_has_role(current_user, g.grantee, 'USAGE')))),
+       CASE WHEN $2 THEN m.wasm END,
+       'plwasm.module_store'::regclass::oid
+  FROM plwasm.module_store m
+ WHERE m.name = $1";
+
+fn spi_error(err: pgrx::spi::Error) -> PlWasmError {
+    PlWasmError::Internal { message: format!("reading plwasm.module_store: {err}") }
+}
+
+/// Reads module `name`; its bytes only when `with_bytes`.
+pub fn fetch(name: &str, with_bytes: bool) -> Result<Option<StoredModule>, PlWasmError> {
+    Spi::connect(|client| -> Result<Option<StoredModule>, pgrx::spi::Error> {
+        let rows = client.select(FETCH, Some(1), &[name.into(), with_bytes.into()])?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let row = rows.first();
+        let hash_bytes: Vec<u8> = row.get(1)?.unwrap_or_default();
+        let mut hash = [0u8; 32];
+        if hash_bytes.len() == 32 {
+            hash.copy_from_slice(&hash_bytes);
+        }
+        if let Some(oid) = row.get::<pg_sys::Oid>(5)? {
+            MODULE_STORE_OID.store(oid.to_u32(), Ordering::Relaxed);
+        }
+        Ok(Some(StoredModule {
+            hash,
+            owner: row.get(2)?.unwrap_or_default(),
+            usable: row.get(3)?.unwrap_or(false),
+            wasm: row.get(4)?,
+        }))
+    })
+    .map_err(spi_error)
+}
+
+fn current_role() -> String {
+    Spi::get_one::<String>("SELECT current_user::text").ok().flatten().unwrap_or_default()
+}
+
+fn is_superuser() -> bool {
+    // SAFETY: superuser() reads the current user's catalog row; it raises only on catalog
+    // corruption, which the guarded call turns into an ERROR.
+    unsafe { pg_sys::superuser() }
+}
+
+/// The module, which the current role must own (or be superuser).
+fn owned_module(name: &str) -> StoredModule {
+    let Some(module) = fetch(name, false).or_raise_module(name) else {
+        crate::error::raise_about(
+            &PlWasmError::ModuleNotFound { module: name.into() },
+            plwasm_core::error::Subject::Module(name),
+        )
+    };
+    if module.owner != current_role() && !is_superuser() {
+        crate::error::raise_about(
+            &PlWasmError::NotModuleOwner { module: name.into() },
+            plwasm_core::error::Subject::Module(name),
+        );
+    }
+    module
+}
+
+/// Runs one write as the owner of `plwasm.module_store`, after the caller's rights were checked.
+fn write_as_store_owner(query: &str, args: &[DatumWithOid<'_>]) -> Result<(), pgrx::spi::Error> {
+    let owner: pg_sys::Oid =
+        Spi::get_one("SELECT relowner FROM pg_catalog.pg_class WHERE oid = 'plwasm.module_store'::regclass")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| pgrx::error!("plwasm.module_store is missing"));
+    let mut saved_user = pg_sys::InvalidOid;
+    let mut saved_context = 0;
+    // SAFETY: saves the current user and security context and switches to the store's owner,
+    // restricted (no temp objects, no deferred changes), for the write alone. The normal path
+    // restores both below; on error, transaction or subtransaction abort restores them.
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
+        pg_sys::SetUserIdAndSecContext(
+            owner,
+            saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+        );
+    }
+    let result = Spi::run_with_args(query, args);
+    // SAFETY: restores exactly what was saved above.
+    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) };
+    result
+}
+
+/// Tells every session that stored modules changed (at commit).
+fn invalidate_sessions() {
+    // SAFETY: queues a relcache invalidation for the store's relation, sent at commit.
+    unsafe {
+        let relid: Option<pg_sys::Oid> =
+            Spi::get_one("SELECT 'plwasm.module_store'::regclass::oid").ok().flatten();
+        if let Some(relid) = relid {
+            MODULE_STORE_OID.store(relid.to_u32(), Ordering::Relaxed);
+            pg_sys::CacheInvalidateRelcacheByRelid(relid);
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `plwasm.install_module(name, wasm)`: validates and stores a module, or replaces the
+/// caller's module of that name. Returns the module's SHA-256 in hex.
+#[pg_extern(volatile, parallel_unsafe)]
+fn install_module(name: &str, wasm: &[u8]) -> String {
+    if !is_module_name(name) {
+        crate::error::raise_about(
+            &PlWasmError::BadModuleName { module: name.into() },
+            plwasm_core::error::Subject::Module(name),
+        );
+    }
+    let hash = check_stored_binary(wasm, gucs::max_module_size()).or_raise_module(name);
+    let abi = cache::check_stored_module(wasm, hash).or_raise_module(name);
+    let me = current_role();
+    if fetch(name, false).or_raise_module(name).is_some() {
+        owned_module(name);
+    }
+    write_as_store_owner(
+        "INSERT INTO plwasm.module_store (name, owner, sha256, abi, wasm) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (name) DO UPDATE
+            SET sha256 = EXCLUDED.sha256, abi = EXCLUDED.abi, wasm = EXCLUDED.wasm, installed = now()",
+        &[name.into(), me.as_str().into(), hash.to_vec().into(), (abi as i32).into(), wasm.into()],
+    )
+    .unwrap_or_else(|err| pgrx::error!("could not store wasm module \"{name}\": {err}"));
+    invalidate_sessions();
+    hex(&hash)
+}
+
+/// The functions whose body names module `name`, as `regprocedure` text.
+fn functions_using(name: &str) -> Vec<String> {
+    Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p
+               JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+              WHERE l.lanname = 'wasm' AND split_part(btrim(p.prosrc, E' \\t\\r\\n'), ':', 1) = $1
+              ORDER BY 1",
+            None,
+            &[name.into()],
+        )?;
+        rows.map(|row| row.get::<String>(1).map(Option::unwrap_or_default)).collect::<Result<Vec<_>, _>>()
+    })
+    .unwrap_or_else(|err| pgrx::error!("could not list functions using wasm module \"{name}\": {err}"))
+}
+
+/// `plwasm.drop_module(name, cascade => false)`: removes a module; refuses while functions
+/// use it, unless `cascade`, which drops those functions first.
+#[pg_extern(volatile, parallel_unsafe)]
+fn drop_module(name: &str, cascade: default!(bool, false)) {
+    owned_module(name);
+    let users = functions_using(name);
+    if !users.is_empty() {
+        if !cascade {
+            crate::error::raise_about(
+                &PlWasmError::ModuleInUse { module: name.into(), functions: users },
+                plwasm_core::error::Subject::Module(name),
+            );
+        }
+        for function in &users {
+            pgrx::notice!("drop cascades to function {function}");
+            // regprocedure's text form is already quoted and schema-qualified as needed.
+            Spi::run(&format!("DROP FUNCTION {function}"))
+                .unwrap_or_else(|err| pgrx::error!("could not drop function {function}: {err}"));
+        }
+    }
+    write_as_store_owner("DELETE FROM plwasm.module_store WHERE name = $1", &[name.into()])
+        .unwrap_or_else(|err| pgrx::error!("could not drop wasm module \"{name}\": {err}"));
+    invalidate_sessions();
+}
+
+/// `plwasm.grant_module(module, role)`: lets `role` (or `public`) create functions that use
+/// the caller's module.
+#[pg_extern(volatile, parallel_unsafe)]
+fn grant_module(module: &str, role: &str) {
+    owned_module(module);
+    let exists = role == "public"
+        || Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)", &[role.into()])
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+    if !exists {
+        pgrx::ereport!(ERROR, PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, format!("role \"{role}\" does not exist"));
+    }
+    write_as_store_owner(
+        "INSERT INTO plwasm.module_grants (module, grantee) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[module.into(), role.into()],
+    )
+    .unwrap_or_else(|err| pgrx::error!("could not grant wasm module \"{module}\": {err}"));
+}
+
+/// `plwasm.revoke_module(module, role)`: takes a grant back. Functions already created keep
+/// working: USAGE is checked when a function is created or replaced.
+#[pg_extern(volatile, parallel_unsafe)]
+fn revoke_module(module: &str, role: &str) {
+    owned_module(module);
+    write_as_store_owner(
+        "DELETE FROM plwasm.module_grants WHERE module = $1 AND grantee = $2",
+        &[module.into(), role.into()],
+    )
+    .unwrap_or_else(|err| pgrx::error!("could not revoke wasm module \"{module}\": {err}"));
+}
+
+/// `plwasm.module_exports(wasm)`: the exported functions of a module with their wasm
+/// signatures, or NULL when the bytes do not compile. Used by the `plwasm.modules` view.
+#[pg_extern(stable, parallel_safe)]
+fn module_exports(wasm: &[u8]) -> Option<Vec<String>> {
+    cache::describe_exports(wasm)
+}

@@ -1,0 +1,44 @@
+-- Modules stored once and used by many functions (plwasm.install_module and friends).
+-- Users read the store; they write it only through plwasm's functions, which check ownership.
+
+CREATE TABLE plwasm.module_store (
+    name      text PRIMARY KEY CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_]{0,62}$'),
+    owner     name NOT NULL,
+    sha256    bytea NOT NULL CHECK (length(sha256) = 32),
+    abi       int NOT NULL,
+    wasm      bytea NOT NULL,
+    installed timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE plwasm.module_store IS 'wasm modules installed with plwasm.install_module';
+
+CREATE TABLE plwasm.module_grants (
+    module  text NOT NULL REFERENCES plwasm.module_store (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    grantee name NOT NULL,
+    PRIMARY KEY (module, grantee)
+);
+COMMENT ON TABLE plwasm.module_grants IS 'roles allowed to create functions using a module (plwasm.grant_module)';
+
+-- pg_dump dumps the contents of both tables, so a restore carries the modules.
+SELECT pg_catalog.pg_extension_config_dump('plwasm.module_store', '');
+SELECT pg_catalog.pg_extension_config_dump('plwasm.module_grants', '');
+
+REVOKE ALL ON plwasm.module_store, plwasm.module_grants FROM PUBLIC;
+GRANT SELECT ON plwasm.module_store, plwasm.module_grants TO PUBLIC;
+GRANT USAGE ON SCHEMA plwasm TO PUBLIC;
+
+CREATE VIEW plwasm.modules AS
+SELECT m.name,
+       m.owner,
+       encode(m.sha256, 'hex') AS sha256,
+       length(m.wasm) AS size,
+       m.abi,
+       plwasm.module_exports(m.wasm) AS exports,
+       ARRAY(SELECT p.oid::regprocedure
+               FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+              WHERE l.lanname = 'wasm' AND split_part(btrim(p.prosrc, E' \t\r\n'), ':', 1) = m.name
+              ORDER BY p.oid::regprocedure::text) AS functions,
+       ARRAY(SELECT g.grantee FROM plwasm.module_grants g WHERE g.module = m.name ORDER BY 1) AS granted_to,
+       m.installed
+  FROM plwasm.module_store m;
+COMMENT ON VIEW plwasm.modules IS 'installed wasm modules, their exports and the functions that use them';
+GRANT SELECT ON plwasm.modules TO PUBLIC;
