@@ -4,7 +4,7 @@
 source "$(dirname "$0")/common.sh"
 
 need_apt=()
-for pkg in postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang lld wabt pkg-config sudo; do
+for pkg in postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang lld wabt pkg-config sudo xxd; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

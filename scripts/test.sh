@@ -6,8 +6,8 @@ cd "$ROOT"
 
 "$ROOT/scripts/setup.sh"
 
-log "cargo test (plwasm-core)"
-cargo test --release -p plwasm-core 2>&1 | tee /tmp/plwasm-cargo-test.log | grep -E '^(test |test result|error|warning: unused)' || true
+log "cargo test (plwasm-core, plwasm-load)"
+cargo test --release -p plwasm-core -p plwasm-load 2>&1 | tee /tmp/plwasm-cargo-test.log | grep -E '^(test |test result|error|warning: unused)' || true
 if ! grep -q '^test result: ok' /tmp/plwasm-cargo-test.log || grep -q '^test result: FAILED' /tmp/plwasm-cargo-test.log; then
     echo "cargo test failed" >&2; tail -50 /tmp/plwasm-cargo-test.log >&2; exit 1
 fi
@@ -17,3 +17,6 @@ fi
 
 log "pg_regress"
 "$ROOT/pg_regress/run.sh"
+
+log "plwasm-load end to end"
+"$ROOT/loader/tests/e2e.sh"

@@ -128,7 +128,8 @@ pub fn module_abi(module: &Module) -> Result<u32> {
     let mut declared: Option<u32> = None;
     for export in module.exports() {
         if let Some(version) = export.name().strip_prefix(ABI_EXPORT_PREFIX) {
-            let version: u32 = version.parse().map_err(|_| PlWasmError::UnsupportedAbi { declared: export.name().to_string() })?;
+            let version: u32 =
+                version.parse().map_err(|_| PlWasmError::UnsupportedAbi { declared: export.name().to_string() })?;
             if declared.is_some_and(|d| d != version) {
                 return Err(PlWasmError::UnsupportedAbi { declared: export.name().to_string() });
             }
@@ -191,7 +192,8 @@ mod tests {
     }
 
     fn module(wat: &str) -> Module {
-        compile(&crate::engine::new_engine(&Default::default()).unwrap(), wat::parse_str(wat).unwrap().as_slice()).unwrap()
+        compile(&crate::engine::new_engine(&Default::default()).unwrap(), wat::parse_str(wat).unwrap().as_slice())
+            .unwrap()
     }
 
     #[test]

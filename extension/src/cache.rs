@@ -237,7 +237,8 @@ pub fn prepare(
             if lookup == (Lookup::Validate { check_bodies: false }) {
                 return Ok(None);
             }
-            let found = modules::fetch(&module, false)?.ok_or(PlWasmError::ModuleNotFound { module: module.clone() })?;
+            let found =
+                modules::fetch(&module, false)?.ok_or(PlWasmError::ModuleNotFound { module: module.clone() })?;
             if matches!(lookup, Lookup::Validate { .. }) && !found.usable {
                 return Err(PlWasmError::ModulePermissionDenied { module });
             }

@@ -8,8 +8,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use pgrx::prelude::*;
 use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
 use plwasm_core::body::{check_stored_binary, is_module_name};
 use plwasm_core::error::PlWasmError;
 
@@ -135,8 +135,7 @@ fn write_as_store_owner(query: &str, args: &[DatumWithOid<'_>]) -> Result<(), pg
 fn invalidate_sessions() {
     // SAFETY: queues a relcache invalidation for the store's relation, sent at commit.
     unsafe {
-        let relid: Option<pg_sys::Oid> =
-            Spi::get_one("SELECT 'plwasm.module_store'::regclass::oid").ok().flatten();
+        let relid: Option<pg_sys::Oid> = Spi::get_one("SELECT 'plwasm.module_store'::regclass::oid").ok().flatten();
         if let Some(relid) = relid {
             MODULE_STORE_OID.store(relid.to_u32(), Ordering::Relaxed);
             pg_sys::CacheInvalidateRelcacheByRelid(relid);
@@ -222,10 +221,13 @@ fn drop_module(name: &str, cascade: default!(bool, false)) {
 fn grant_module(module: &str, role: &str) {
     owned_module(module);
     let exists = role == "public"
-        || Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)", &[role.into()])
-            .ok()
-            .flatten()
-            .unwrap_or(false);
+        || Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)",
+            &[role.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false);
     if !exists {
         pgrx::ereport!(ERROR, PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, format!("role \"{role}\" does not exist"));
     }
