@@ -148,7 +148,8 @@ unsafe fn guarded_raise(err: PlWasmError, site: *mut CallSite) -> Datum {
     // closure owns everything it drops before PostgreSQL's longjmp.
     unsafe {
         pg_sys::panic::pgrx_extern_c_guard(move || {
-            let name = (&(*site).entry).name.clone();
+            let site = &*site;
+            let name = site.entry.name.clone();
             fail(&err, &name)
         })
     }
