@@ -27,3 +27,11 @@ fi
 for target in wasm32-unknown-unknown; do
     rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 done
+
+# Guest toolchains for udf-examples/: Zig from PyPI (AssemblyScript comes from npm in
+# udf-examples/build.sh, pinned by its package-lock.json; clang and lld from apt above).
+if ! python3 -m ziglang version >/dev/null 2>&1; then
+    log "pip: installing ziglang"
+    python3 -m pip install -q --root-user-action=ignore ziglang
+fi
+command -v npm >/dev/null || { echo "npm is needed for the AssemblyScript example" >&2; exit 1; }

@@ -13,6 +13,8 @@ if ! grep -q '^test result: ok' /tmp/plwasm-cargo-test.log || grep -q '^test res
 fi
 
 "$ROOT/scripts/install.sh"
+log "building the example guest modules"
+"$ROOT/udf-examples/build.sh"
 "$ROOT/scripts/pg.sh" restart
 
 log "pg_regress"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the example guest modules into udf-examples/build/:
+#   numeric_rust.wasm, numeric_c.wasm, numeric_as.wasm, numeric_zig.wasm
+# the same four numeric functions (clamp, lerp, gcd, collatz_steps) in four languages.
+# Toolchains come from scripts/setup.sh: rustup's wasm32-unknown-unknown target, Debian's
+# clang + lld, AssemblyScript from npm (pinned in numeric-as/package-lock.json), Zig from PyPI.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="$here/build"
+mkdir -p "$out"
+
+echo "udf-examples: rust"
+cargo build -q --release --target wasm32-unknown-unknown --manifest-path "$here/numeric-rust/Cargo.toml"
+cp "$here/numeric-rust/target/wasm32-unknown-unknown/release/numeric_rust.wasm" "$out/"
+
+echo "udf-examples: c"
+clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -o "$out/numeric_c.wasm" "$here/numeric-c/numeric.c"
+
+echo "udf-examples: assemblyscript"
+(cd "$here/numeric-as" && { [ -x node_modules/.bin/asc ] || npm ci --silent --no-audit --no-fund; } && npm run -s build)
+cp "$here/numeric-as/build/numeric_as.wasm" "$out/"
+
+echo "udf-examples: zig"
+(cd "$here/numeric-zig" && python3 -m ziglang build-exe numeric.zig -target wasm32-freestanding -fno-entry -rdynamic \
+    -O ReleaseSmall -femit-bin="$out/numeric_zig.wasm")
+rm -f "$out"/*.o
+
+ls -l "$out"/*.wasm
