@@ -95,19 +95,12 @@ impl SqlType {
         }
     }
 
-    /// The short name used in range errors.
+    /// The short name used in range errors (`timestamp` rather than its long form).
     fn short_name(self) -> &'static str {
         match self {
-            SqlType::Bool => "boolean",
-            SqlType::Int2 => "smallint",
-            SqlType::Int4 => "integer",
-            SqlType::Int8 => "bigint",
-            SqlType::Float4 => "real",
-            SqlType::Float8 => "double precision",
-            SqlType::Date => "date",
             SqlType::Timestamp => "timestamp",
             SqlType::TimestampTz => "timestamptz",
-            SqlType::Void => "void",
+            other => other.sql_name(),
         }
     }
 
@@ -237,14 +230,19 @@ impl SqlSignature {
 
 /// `(i64, f32) -> i64`, or `(i64) -> ()` for no result.
 pub fn describe_wasm_signature(params: &[WasmType], results: &[WasmType]) -> String {
-    let p: Vec<&str> = params.iter().map(|t| t.name()).collect();
-    let r: Vec<&str> = results.iter().map(|t| t.name()).collect();
-    let results = match r.len() {
-        0 => "()".to_string(),
-        1 => r[0].to_string(),
-        _ => format!("({})", r.join(", ")),
+    format_signature(params.iter().map(|t| t.name().to_string()), results.iter().map(|t| t.name().to_string()))
+}
+
+/// Formats wasm parameter and result type names as `(a, b) -> r`, `(a) -> ()` or `() -> (r, s)`.
+pub fn format_signature(params: impl Iterator<Item = String>, results: impl Iterator<Item = String>) -> String {
+    let params: Vec<String> = params.collect();
+    let results: Vec<String> = results.collect();
+    let results = match results.as_slice() {
+        [] => "()".to_string(),
+        [only] => only.clone(),
+        many => format!("({})", many.join(", ")),
     };
-    format!("({}) -> {}", p.join(", "), results)
+    format!("({}) -> {}", params.join(", "), results)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use wasmtime::{Engine, ExternType, Module};
 
 use crate::error::{PlWasmError, Result};
-use crate::types::{describe_wasm_signature, SqlSignature, WasmType};
+use crate::types::{describe_wasm_signature, format_signature, SqlSignature, WasmType};
 
 const WASM_PAGE_SIZE: u64 = 65536;
 
@@ -172,14 +172,7 @@ fn extern_kind(ty: &ExternType) -> &'static str {
 }
 
 fn describe_func_type(ty: &wasmtime::FuncType) -> String {
-    let params: Vec<String> = ty.params().map(|t| t.to_string()).collect();
-    let results: Vec<String> = ty.results().map(|t| t.to_string()).collect();
-    let results = match results.len() {
-        0 => "()".to_string(),
-        1 => results[0].clone(),
-        _ => format!("({})", results.join(", ")),
-    };
-    format!("({}) -> {}", params.join(", "), results)
+    format_signature(ty.params().map(|t| t.to_string()), ty.results().map(|t| t.to_string()))
 }
 
 #[cfg(test)]
