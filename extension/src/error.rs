@@ -31,6 +31,12 @@ pub fn raise(err: &PlWasmError, function: &str) -> ! {
     raise_about(err, Subject::Function(function))
 }
 
+/// Raises `err` as an ERROR about the stored module `module`.
+#[cold]
+pub fn raise_for_module(err: &PlWasmError, module: &str) -> ! {
+    raise_about(err, Subject::Module(module))
+}
+
 /// Raises `err` as an ERROR about `subject` (a function or a stored module).
 #[cold]
 pub fn raise_about(err: &PlWasmError, subject: Subject<'_>) -> ! {
@@ -65,7 +71,7 @@ impl<T> OrRaise<T> for Result<T, PlWasmError> {
     fn or_raise_module(self, module: &str) -> T {
         match self {
             Ok(value) => value,
-            Err(err) => raise_about(&err, Subject::Module(module)),
+            Err(err) => raise_for_module(&err, module),
         }
     }
 }

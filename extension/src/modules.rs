@@ -13,7 +13,7 @@ use pgrx::prelude::*;
 use plwasm_core::body::{check_stored_binary, is_module_name};
 use plwasm_core::error::PlWasmError;
 
-use crate::error::OrRaise;
+use crate::error::{raise_for_module, OrRaise};
 use crate::{cache, gucs};
 
 /// The oid of `plwasm.module_store` once this backend has looked it up (0 before).
@@ -89,21 +89,19 @@ fn is_superuser() -> bool {
     unsafe { pg_sys::superuser() }
 }
 
-/// The module, which the current role must own (or be superuser).
-fn owned_module(name: &str) -> StoredModule {
-    let Some(module) = fetch(name, false).or_raise_module(name) else {
-        crate::error::raise_about(
-            &PlWasmError::ModuleNotFound { module: name.into() },
-            plwasm_core::error::Subject::Module(name),
-        )
-    };
-    if module.owner != current_role() && !is_superuser() {
-        crate::error::raise_about(
-            &PlWasmError::NotModuleOwner { module: name.into() },
-            plwasm_core::error::Subject::Module(name),
-        );
+/// Refuses unless `role` owns `module` (named `name`) or the current role is a superuser.
+fn check_owner(name: &str, module: &StoredModule, role: &str) {
+    if module.owner != role && !is_superuser() {
+        raise_for_module(&PlWasmError::NotModuleOwner { module: name.into() }, name);
     }
-    module
+}
+
+/// Refuses unless module `name` exists and the current role owns it (or is a superuser).
+fn check_owned(name: &str) {
+    let Some(module) = fetch(name, false).or_raise_module(name) else {
+        raise_for_module(&PlWasmError::ModuleNotFound { module: name.into() }, name)
+    };
+    check_owner(name, &module, &current_role());
 }
 
 /// Runs one write as the owner of `plwasm.module_store`, after the caller's rights were checked.
@@ -133,13 +131,11 @@ fn write_as_store_owner(query: &str, args: &[DatumWithOid<'_>]) -> Result<(), pg
 
 /// Tells every session that stored modules changed (at commit).
 fn invalidate_sessions() {
-    // SAFETY: queues a relcache invalidation for the store's relation, sent at commit.
-    unsafe {
-        let relid: Option<pg_sys::Oid> = Spi::get_one("SELECT 'plwasm.module_store'::regclass::oid").ok().flatten();
-        if let Some(relid) = relid {
-            MODULE_STORE_OID.store(relid.to_u32(), Ordering::Relaxed);
-            pg_sys::CacheInvalidateRelcacheByRelid(relid);
-        }
+    let relid: Option<pg_sys::Oid> = Spi::get_one("SELECT 'plwasm.module_store'::regclass::oid").ok().flatten();
+    if let Some(relid) = relid {
+        MODULE_STORE_OID.store(relid.to_u32(), Ordering::Relaxed);
+        // SAFETY: queues a relcache invalidation for an existing relation, sent at commit.
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
     }
 }
 
@@ -152,16 +148,13 @@ fn hex(bytes: &[u8]) -> String {
 #[pg_extern(volatile, parallel_unsafe)]
 fn install_module(name: &str, wasm: &[u8]) -> String {
     if !is_module_name(name) {
-        crate::error::raise_about(
-            &PlWasmError::BadModuleName { module: name.into() },
-            plwasm_core::error::Subject::Module(name),
-        );
+        raise_for_module(&PlWasmError::BadModuleName { module: name.into() }, name);
     }
     let hash = check_stored_binary(wasm, gucs::max_module_size()).or_raise_module(name);
     let abi = cache::check_stored_module(wasm, hash).or_raise_module(name);
     let me = current_role();
-    if fetch(name, false).or_raise_module(name).is_some() {
-        owned_module(name);
+    if let Some(existing) = fetch(name, false).or_raise_module(name) {
+        check_owner(name, &existing, &me);
     }
     write_as_store_owner(
         "INSERT INTO plwasm.module_store (name, owner, sha256, abi, wasm) VALUES ($1, $2, $3, $4, $5)
@@ -194,14 +187,11 @@ fn functions_using(name: &str) -> Vec<String> {
 /// use it, unless `cascade`, which drops those functions first.
 #[pg_extern(volatile, parallel_unsafe)]
 fn drop_module(name: &str, cascade: default!(bool, false)) {
-    owned_module(name);
+    check_owned(name);
     let users = functions_using(name);
     if !users.is_empty() {
         if !cascade {
-            crate::error::raise_about(
-                &PlWasmError::ModuleInUse { module: name.into(), functions: users },
-                plwasm_core::error::Subject::Module(name),
-            );
+            raise_for_module(&PlWasmError::ModuleInUse { module: name.into(), functions: users }, name);
         }
         for function in &users {
             pgrx::notice!("drop cascades to function {function}");
@@ -219,7 +209,7 @@ fn drop_module(name: &str, cascade: default!(bool, false)) {
 /// the caller's module.
 #[pg_extern(volatile, parallel_unsafe)]
 fn grant_module(module: &str, role: &str) {
-    owned_module(module);
+    check_owned(module);
     let exists = role == "public"
         || Spi::get_one_with_args::<bool>(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)",
@@ -242,7 +232,7 @@ fn grant_module(module: &str, role: &str) {
 /// working: USAGE is checked when a function is created or replaced.
 #[pg_extern(volatile, parallel_unsafe)]
 fn revoke_module(module: &str, role: &str) {
-    owned_module(module);
+    check_owned(module);
     write_as_store_owner(
         "DELETE FROM plwasm.module_grants WHERE module = $1 AND grantee = $2",
         &[module.into(), role.into()],
