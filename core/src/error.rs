@@ -39,11 +39,19 @@ pub enum SqlState {
     DependentObjectsStillExist,
     /// XX000: a bug in plwasm or wasmtime.
     InternalError,
+    /// 22021: text from the guest that is not valid UTF-8 (or holds a NUL byte).
+    CharacterNotInRepertoire,
+    /// 22004: an array argument with NULL elements.
+    NullValueNotAllowed,
+    /// 2202E: an array argument with more than one dimension.
+    ArraySubscriptError,
+    /// A SQLSTATE chosen by the guest through `plwasm.raise` (checked by [`guest_sqlstate`]).
+    Guest([u8; 5]),
 }
 
 impl SqlState {
     /// The five-character code, as PostgreSQL prints it.
-    pub fn code(self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             SqlState::InvalidFunctionDefinition => "42P13",
             SqlState::ProgramLimitExceeded => "54000",
@@ -59,8 +67,34 @@ impl SqlState {
             SqlState::InsufficientPrivilege => "42501",
             SqlState::DependentObjectsStillExist => "2BP01",
             SqlState::InternalError => "XX000",
+            SqlState::CharacterNotInRepertoire => "22021",
+            SqlState::NullValueNotAllowed => "22004",
+            SqlState::ArraySubscriptError => "2202E",
+            // guest_sqlstate only accepts ASCII digits and upper-case letters.
+            SqlState::Guest(code) => std::str::from_utf8(code).unwrap_or("38000"),
         }
     }
+}
+
+/// SQLSTATE classes a guest may not raise: not errors (00, 01, 02), or errors that tell the
+/// client something about the server or the session that a function cannot know (connection,
+/// transaction state and rollback, authorization, resources, operator intervention, system,
+/// configuration, internal).
+pub const RESERVED_SQLSTATE_CLASSES: &[&str] =
+    &["00", "01", "02", "08", "25", "28", "3B", "40", "53", "55", "57", "58", "F0", "HV", "XX"];
+
+/// The SQLSTATE a guest asked for, if it is well formed (five digits or upper-case letters)
+/// and not in a reserved class; `Err` says why not.
+pub fn guest_sqlstate(bytes: &[u8]) -> std::result::Result<SqlState, String> {
+    let code: [u8; 5] = bytes.try_into().map_err(|_| format!("{} bytes, not 5", bytes.len()))?;
+    if !code.iter().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) {
+        return Err("not five digits or upper-case letters".into());
+    }
+    let class = std::str::from_utf8(&code[..2]).unwrap_or("");
+    if RESERVED_SQLSTATE_CLASSES.contains(&class) {
+        return Err(format!("class {class} is reserved for the server"));
+    }
+    Ok(SqlState::Guest(code))
 }
 
 /// Why a guest trapped, in words a SQL user can act on.
@@ -165,6 +199,24 @@ pub enum PlWasmError {
     ModulePermissionDenied { module: String },
     /// Functions still use the module.
     ModuleInUse { module: String, functions: Vec<String> },
+    /// ABI 0 cannot pass this type; the module must target ABI 1.
+    TypeNeedsAbi1 { position: String, type_name: String },
+    /// An ABI 1 module lacks an export the ABI requires, or has it with the wrong type.
+    AbiExportMissing { name: &'static str, expected: &'static str, actual: Option<String> },
+    /// The arguments of one call need more guest memory than `plwasm.max_memory`.
+    ArgumentsTooLarge { bytes: u64, limit: u64 },
+    /// A result longer than PostgreSQL can store in one value.
+    ResultTooLarge { bytes: u64, limit: u64 },
+    /// The guest broke the ABI: a pointer or length outside its memory, a bad allocation.
+    AbiViolation { what: String },
+    /// Text from the guest that is not valid UTF-8 or holds a NUL byte.
+    InvalidText { what: String },
+    /// An array argument with NULL elements.
+    ArrayHasNulls { position: usize },
+    /// An array argument with more than one dimension.
+    ArrayNotOneDimensional { position: usize, dims: usize },
+    /// The guest called `plwasm.raise`.
+    GuestRaised { sqlstate: SqlState, message: String, refused: Option<String> },
     /// A bug: should never reach a user.
     Internal { message: String },
 }
@@ -236,8 +288,19 @@ impl PlWasmError {
             | UnsupportedType { .. }
             | NotStrict
             | UnsupportedKind { .. }
+            | TypeNeedsAbi1 { .. }
+            | AbiExportMissing { .. }
             | InitialMemoryTooLarge { .. } => SqlState::InvalidFunctionDefinition,
-            FuelExhausted { .. } | MemoryLimit { .. } | TableLimit { .. } => SqlState::ProgramLimitExceeded,
+            FuelExhausted { .. }
+            | MemoryLimit { .. }
+            | TableLimit { .. }
+            | ArgumentsTooLarge { .. }
+            | ResultTooLarge { .. } => SqlState::ProgramLimitExceeded,
+            AbiViolation { .. } => SqlState::ExternalRoutineException,
+            InvalidText { .. } => SqlState::CharacterNotInRepertoire,
+            ArrayHasNulls { .. } => SqlState::NullValueNotAllowed,
+            ArrayNotOneDimensional { .. } => SqlState::ArraySubscriptError,
+            GuestRaised { sqlstate, .. } => *sqlstate,
             StackOverflow { .. } => SqlState::StatementTooComplex,
             Trap { kind: TrapKind::IntegerDivisionByZero, .. } => SqlState::DivisionByZero,
             Trap { kind: TrapKind::IntegerOverflow | TrapKind::BadConversionToInteger, .. } => {
@@ -317,7 +380,7 @@ impl PlWasmError {
             ),
             ForbiddenImport { module, name, kind } => (
                 format!("{module_phrase} imports {kind} \"{module}\".\"{name}\", which plwasm does not provide"),
-                Some("Modules for numeric functions may not import anything: plwasm grants no host access.".into()),
+                Some("plwasm grants no host access: ABI 0 modules may import nothing, ABI 1 modules only the functions plwasm.raise and plwasm.log, both (i32, i32, i32) -> ().".into()),
                 None,
             ),
             MissingExport { export, functions } => (
@@ -346,8 +409,53 @@ impl PlWasmError {
             ),
             NotStrict => (
                 format!("wasm function \"{function}\" must be declared STRICT"),
-                Some("The numeric wasm ABI has no way to pass or return NULL.".into()),
-                Some("Add STRICT (RETURNS NULL ON NULL INPUT): a NULL argument then yields NULL without calling the module.".into()),
+                Some("Its module targets ABI 0, which has no way to pass or return NULL.".into()),
+                Some("Add STRICT (RETURNS NULL ON NULL INPUT), or build the module for ABI 1, which passes NULLs.".into()),
+            ),
+            TypeNeedsAbi1 { position, type_name } => (
+                format!("wasm function \"{function}\" needs an ABI 1 module for type {type_name}"),
+                Some(format!("{position} has type {type_name}; the module targets ABI 0, which passes only numbers, dates and timestamps.")),
+                Some("Build the module for ABI 1 (export plwasm_abi_v1, memory and plwasm_alloc), for example with the plwasm-guest Rust crate.".into()),
+            ),
+            AbiExportMissing { name, expected, actual } => (
+                format!("{module_phrase} targets ABI 1 but does not export {name} as {expected}"),
+                actual.as_ref().map(|a| format!("The module's \"{name}\" is {a}.")),
+                Some("See docs/abi.md for what an ABI 1 module exports.".into()),
+            ),
+            ArgumentsTooLarge { bytes, limit } => (
+                format!("arguments of wasm function \"{function}\" are too large"),
+                Some(format!("They need {} of guest memory; plwasm.max_memory is {}.", human_bytes(*bytes), human_bytes(*limit))),
+                Some("A superuser can raise plwasm.max_memory.".into()),
+            ),
+            ResultTooLarge { bytes, limit } => (
+                format!("wasm function \"{function}\" returned a value that is too large"),
+                Some(format!("The result is {} long; the limit is {}.", human_bytes(*bytes), human_bytes(*limit))),
+                None,
+            ),
+            AbiViolation { what } => (
+                format!("wasm function \"{function}\" broke the plwasm ABI"),
+                Some(format!("{what}.")),
+                None,
+            ),
+            InvalidText { what } => (
+                format!("wasm function \"{function}\" returned invalid text"),
+                Some(format!("{what}.")),
+                None,
+            ),
+            ArrayHasNulls { position } => (
+                format!("array argument {position} of wasm function \"{function}\" contains NULL elements"),
+                None,
+                Some("wasm functions take arrays without NULLs; remove them first, e.g. with array_remove(a, NULL).".into()),
+            ),
+            ArrayNotOneDimensional { position, dims } => (
+                format!("array argument {position} of wasm function \"{function}\" has {dims} dimensions"),
+                Some("wasm functions take one-dimensional arrays.".into()),
+                None,
+            ),
+            GuestRaised { message, refused, .. } => (
+                message.clone(),
+                refused.as_ref().map(|why| format!("The module asked for SQLSTATE {why}; plwasm raised 38000 instead.")),
+                None,
             ),
             UnsupportedKind { what } => (
                 format!("{what} cannot be written in language wasm"),
@@ -480,6 +588,20 @@ mod tests {
         assert_eq!(ts.sqlstate().code(), "22008");
         let i2 = PlWasmError::ResultOutOfRange { type_name: "smallint", value: "1".into() };
         assert_eq!(i2.sqlstate().code(), "22003");
+    }
+
+    #[test]
+    fn guests_choose_sqlstates_outside_reserved_classes() {
+        assert_eq!(guest_sqlstate(b"22023").map(|s| s.code().to_string()), Ok("22023".into()));
+        assert_eq!(guest_sqlstate(b"P0001").map(|s| s.code().to_string()), Ok("P0001".into()));
+        assert!(guest_sqlstate(b"XX000").unwrap_err().contains("reserved"));
+        assert!(guest_sqlstate(b"57014").is_err());
+        assert!(guest_sqlstate(b"2202e").is_err());
+        assert!(guest_sqlstate(b"2202").is_err());
+        let raised =
+            PlWasmError::GuestRaised { sqlstate: SqlState::Guest(*b"22023"), message: "bad".into(), refused: None };
+        assert_eq!(raised.sqlstate().code(), "22023");
+        assert_eq!(raised.report(Subject::Function("f")).message, "bad");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //!
 //! - [`body`]: a function body (WAT, hex, base64, `@export`) into a wasm binary;
 //! - [`types`]: SQL types, their wasm types and value conversions;
+//! - [`abi`]: ABI 1 frames: how variable-length values and NULLs cross, checked;
+//! - [`host`]: the host functions ABI 1 modules may import (`raise`, `log`);
 //! - [`validate`]: what CREATE FUNCTION checks;
 //! - [`engine`]: the wasmtime configuration;
 //! - [`limits`]: fuel and memory caps;
@@ -12,9 +14,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod abi;
 pub mod body;
 pub mod engine;
 pub mod error;
+pub mod host;
 pub mod limits;
 pub mod sandbox;
 pub mod types;
@@ -32,6 +36,8 @@ pub struct PreparedFunction {
     pub module: Module,
     pub export: String,
     pub hash: [u8; 32],
+    /// The plwasm ABI the module targets.
+    pub abi: u32,
 }
 
 /// Compiles (or takes from `compiled`, keyed by `hash`) and checks a module for the SQL
@@ -55,10 +61,9 @@ pub fn prepare_function(
         Some(module) => module,
         None => validate::compile(engine, wasm)?,
     };
-    validate::module_abi(&module)?;
     let export = export.unwrap_or_else(|| sql_name.to_string());
-    validate::check_module(&module, &export, sql_name, signature, initial_memory_cap)?;
-    Ok(PreparedFunction { module, export, hash })
+    let abi = validate::check_module(&module, &export, sql_name, signature, initial_memory_cap)?;
+    Ok(PreparedFunction { module, export, hash, abi })
 }
 
 /// [`prepare_function`] for an inline body (WAT, hex or base64, with `@export`).

@@ -4,9 +4,13 @@
 //! export once per row. After any trap the sandbox is dropped and the next call
 //! instantiates afresh, so a guest left half-updated by a trap never runs again.
 
-use wasmtime::{Engine, Func, Instance, Module, Store, Trap, UpdateDeadline, Val, ValRaw, WasmBacktrace};
+use wasmtime::{
+    Engine, Func, Instance, Linker, Memory, Module, Store, Trap, TypedFunc, UpdateDeadline, Val, ValRaw, WasmBacktrace,
+};
 
+use crate::abi::{self, ArgValue, ResultValue, ALLOC_EXPORT, MEMORY_EXPORT, MIN_ARG_BUFFER, SLOT_SIZE};
 use crate::error::{PlWasmError, Result, TrapKind};
+use crate::host::{self, LogQueue};
 use crate::limits::{CallLimits, GuestLimiter};
 use crate::types::{SqlSignature, SqlType};
 
@@ -17,15 +21,29 @@ pub type InterruptCheck = fn() -> bool;
 /// The data every plwasm store carries.
 pub struct HostState {
     limiter: GuestLimiter,
+    /// Messages `plwasm.log` queued during the current call.
+    pub(crate) logs: LogQueue,
 }
 
 /// An instantiated module and the export a SQL function calls.
 pub struct Sandbox {
     store: Store<HostState>,
     func: Func,
+    /// ABI 1 only: the guest's memory, allocator and argument buffer.
+    frames: Option<FrameAbi>,
     /// Kept so a fresh instance of the same module can be made after a trap.
     fuel_limit: u64,
     stack_limit: usize,
+}
+
+/// What an ABI 1 call needs besides the export.
+struct FrameAbi {
+    memory: Memory,
+    alloc: TypedFunc<i32, i32>,
+    entry: TypedFunc<i32, ()>,
+    /// The argument buffer from `plwasm_alloc`: (address, size). Reused across calls and
+    /// replaced by a larger one (the old one is left to the guest) when a call needs more.
+    buffer: Option<(usize, usize)>,
 }
 
 /// The error wasmtime hands back when the deadline callback stops a guest.
@@ -47,11 +65,13 @@ impl Sandbox {
         engine: &Engine,
         module: &Module,
         export: &str,
+        abi: u32,
         limits: CallLimits,
         stack_limit: usize,
         interrupt: InterruptCheck,
     ) -> Result<Sandbox> {
-        let mut store = Store::new(engine, HostState { limiter: GuestLimiter { max_memory: limits.max_memory } });
+        let limiter = GuestLimiter { max_memory: limits.max_memory };
+        let mut store = Store::new(engine, HostState { limiter, logs: LogQueue::default() });
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(limits.store_fuel()).map_err(internal)?;
         // The deadline is one tick away; the callback decides whether a tick means "stop".
@@ -63,12 +83,102 @@ impl Sandbox {
                 Ok(UpdateDeadline::Continue(1))
             }
         });
-        let instance =
-            Instance::new(&mut store, module, &[]).map_err(|err| classify(err, limits.fuel, stack_limit, true))?;
-        let func = instance
-            .get_func(&mut store, export)
-            .ok_or_else(|| PlWasmError::Internal { message: format!("export \"{export}\" vanished") })?;
-        Ok(Sandbox { store, func, fuel_limit: limits.fuel, stack_limit })
+        let instance = if abi == 0 {
+            Instance::new(&mut store, module, &[])
+        } else {
+            let mut linker = Linker::new(engine);
+            host::add_to_linker(&mut linker).map_err(internal)?;
+            linker.instantiate(&mut store, module)
+        }
+        .map_err(|err| classify(err, limits.fuel, stack_limit, true))?;
+        let vanished = |name: &str| PlWasmError::Internal { message: format!("export \"{name}\" vanished") };
+        let func = instance.get_func(&mut store, export).ok_or_else(|| vanished(export))?;
+        let frames = if abi == 0 {
+            None
+        } else {
+            // The validator checked these exports and their types.
+            let memory = instance.get_memory(&mut store, MEMORY_EXPORT).ok_or_else(|| vanished(MEMORY_EXPORT))?;
+            let alloc = instance.get_typed_func::<i32, i32>(&mut store, ALLOC_EXPORT).map_err(internal)?;
+            let entry = func.typed::<i32, ()>(&store).map_err(internal)?;
+            Some(FrameAbi { memory, alloc, entry, buffer: None })
+        };
+        Ok(Sandbox { store, func, frames, fuel_limit: limits.fuel, stack_limit })
+    }
+
+    /// Whether this instance uses ABI 1 frames.
+    pub fn uses_frames(&self) -> bool {
+        self.frames.is_some()
+    }
+
+    /// An ABI 1 call: writes `args` into a frame (one copy each), calls the export, checks the
+    /// result slot and hands the result, still in guest memory, to `finish`, which copies it
+    /// out. Messages the guest logged stay queued for [`Sandbox::take_logs`], also on error.
+    pub fn call_frame<R>(
+        &mut self,
+        signature: &SqlSignature,
+        args: &[ArgValue<'_>],
+        limits: CallLimits,
+        finish: impl FnOnce(ResultValue<'_>) -> R,
+    ) -> Result<R> {
+        self.arm(limits)?;
+        let layout = abi::layout(args);
+        if layout.total > limits.max_memory {
+            return Err(PlWasmError::ArgumentsTooLarge { bytes: layout.total as u64, limit: limits.max_memory as u64 });
+        }
+        let frame = self.argument_buffer(layout.total, limits.max_memory)?;
+        let frames = self.frames.as_ref().ok_or_else(|| PlWasmError::Internal { message: "not ABI 1".into() })?;
+        let (memory, entry) = (frames.memory, frames.entry.clone());
+        abi::write_frame(memory.data_mut(&mut self.store), frame, signature, args, &layout)?;
+        if let Err(err) = entry.call(&mut self.store, frame as i32) {
+            return Err(self.classify_call_error(err));
+        }
+        let result_slot = frame + SLOT_SIZE * args.len();
+        let result = abi::read_result(memory.data(&self.store), result_slot, signature.ret)?;
+        Ok(finish(result))
+    }
+
+    /// The address of an argument buffer of at least `needed` bytes, asking the guest for a
+    /// larger one (doubling, at least [`MIN_ARG_BUFFER`]) when the current one is too small.
+    fn argument_buffer(&mut self, needed: usize, max_memory: usize) -> Result<usize> {
+        let frames = self.frames.as_mut().ok_or_else(|| PlWasmError::Internal { message: "not ABI 1".into() })?;
+        if let Some((address, size)) = frames.buffer {
+            if size >= needed {
+                return Ok(address);
+            }
+        }
+        // Doubling keeps the number of abandoned buffers logarithmic; the cap at a quarter of
+        // the memory limit keeps the rounding from failing a call whose exact size would fit.
+        let rounded = needed.max(MIN_ARG_BUFFER).checked_next_power_of_two().unwrap_or(needed);
+        let size = rounded.min(max_memory / 4).max(needed);
+        let alloc = frames.alloc.clone();
+        let memory = frames.memory;
+        let address = match alloc.call(&mut self.store, size as i32) {
+            Ok(address) => address as u32 as usize,
+            Err(err) => return Err(self.classify_call_error(err)),
+        };
+        let memory_size = memory.data_size(&self.store);
+        if address == 0 || address % 8 != 0 || address.checked_add(size).is_none_or(|end| end > memory_size) {
+            return Err(PlWasmError::AbiViolation {
+                what: format!(
+                    "plwasm_alloc({size}) returned address {address}, which is not an 8-aligned block inside the module's {memory_size}-byte memory"
+                ),
+            });
+        }
+        if let Some(frames) = self.frames.as_mut() {
+            frames.buffer = Some((address, size));
+        }
+        Ok(address)
+    }
+
+    /// The messages the guest queued with `plwasm.log` since the last take.
+    pub fn take_logs(&mut self) -> LogQueue {
+        std::mem::take(&mut self.store.data_mut().logs)
+    }
+
+    /// Whether the guest queued messages that the caller must emit.
+    #[inline]
+    pub fn has_logs(&self) -> bool {
+        !self.store.data().logs.is_empty()
     }
 
     /// Refills fuel and applies the current memory cap; called before every call.

@@ -13,6 +13,9 @@
 //! |                    |      | i64::MIN / i64::MAX                                       |
 //! | void (result only) | none | the export returns nothing                                |
 //!
+//! Variable-length types (text, varchar, bytea, jsonb, numeric arrays) need ABI 1, which
+//! passes every value through a frame in guest memory: see [`crate::abi`].
+//!
 //! Conversions here work on a Datum's raw 64 bits so they can be tested without a server;
 //! the extension passes `Datum::value() as u64` in and gets the bits of the result Datum out.
 
@@ -34,6 +37,30 @@ pub enum SqlType {
     TimestampTz,
     /// Only as a result.
     Void,
+    // ---- ABI 1 only ----
+    Text,
+    /// Passed like text; the name is kept for messages.
+    Varchar,
+    Bytea,
+    /// Passed as its text form (UTF-8 JSON).
+    Jsonb,
+    Int4Array,
+    Int8Array,
+    Float4Array,
+    Float8Array,
+}
+
+/// How ABI 1 passes a value of a SQL type through a frame slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passing {
+    /// In the slot's 64-bit value, with the ABI 0 conversion.
+    Fixed(WasmType),
+    /// Bytes at `value` (a guest address), `len` bytes long; `utf8` for text and JSON.
+    Bytes { utf8: bool },
+    /// Elements at `value`, `len` elements of this wasm type, little-endian, no NULLs.
+    Array(WasmType),
+    /// No value (void results).
+    Nothing,
 }
 
 /// The wasm value types plwasm's numeric ABI uses.
@@ -92,7 +119,79 @@ impl SqlType {
             SqlType::Timestamp => "timestamp without time zone",
             SqlType::TimestampTz => "timestamp with time zone",
             SqlType::Void => "void",
+            SqlType::Text => "text",
+            SqlType::Varchar => "character varying",
+            SqlType::Bytea => "bytea",
+            SqlType::Jsonb => "jsonb",
+            SqlType::Int4Array => "integer[]",
+            SqlType::Int8Array => "bigint[]",
+            SqlType::Float4Array => "real[]",
+            SqlType::Float8Array => "double precision[]",
         }
+    }
+
+    /// Every SQL type plwasm passes, for parsing names (as `format_type` prints them).
+    pub const ALL: [SqlType; 18] = [
+        SqlType::Bool,
+        SqlType::Int2,
+        SqlType::Int4,
+        SqlType::Int8,
+        SqlType::Float4,
+        SqlType::Float8,
+        SqlType::Date,
+        SqlType::Timestamp,
+        SqlType::TimestampTz,
+        SqlType::Void,
+        SqlType::Text,
+        SqlType::Varchar,
+        SqlType::Bytea,
+        SqlType::Jsonb,
+        SqlType::Int4Array,
+        SqlType::Int8Array,
+        SqlType::Float4Array,
+        SqlType::Float8Array,
+    ];
+
+    /// The type named `name` (`text`, `double precision[]`, `timestamptz`, `int8`…), if plwasm
+    /// passes it.
+    pub fn from_sql_name(name: &str) -> Option<SqlType> {
+        let name = name.trim().to_ascii_lowercase();
+        let alias = match name.as_str() {
+            "bool" => "boolean",
+            "int2" => "smallint",
+            "int" | "int4" => "integer",
+            "int8" => "bigint",
+            "float4" => "real",
+            "float8" => "double precision",
+            "timestamp" => "timestamp without time zone",
+            "timestamptz" => "timestamp with time zone",
+            "varchar" => "character varying",
+            "int4[]" | "int[]" => "integer[]",
+            "int8[]" => "bigint[]",
+            "float4[]" => "real[]",
+            "float8[]" => "double precision[]",
+            other => other,
+        };
+        SqlType::ALL.into_iter().find(|t| t.sql_name() == alias)
+    }
+
+    /// How ABI 1 passes this type.
+    pub fn passing(self) -> Passing {
+        match self {
+            SqlType::Void => Passing::Nothing,
+            SqlType::Text | SqlType::Varchar | SqlType::Jsonb => Passing::Bytes { utf8: true },
+            SqlType::Bytea => Passing::Bytes { utf8: false },
+            SqlType::Int4Array => Passing::Array(WasmType::I32),
+            SqlType::Int8Array => Passing::Array(WasmType::I64),
+            SqlType::Float4Array => Passing::Array(WasmType::F32),
+            SqlType::Float8Array => Passing::Array(WasmType::F64),
+            fixed => Passing::Fixed(fixed.wasm_type().expect("fixed-width types have a wasm type")),
+        }
+    }
+
+    /// Whether ABI 0 (plain wasm values) can pass this type.
+    pub fn is_numeric_abi(self) -> bool {
+        matches!(self.passing(), Passing::Fixed(_) | Passing::Nothing)
     }
 
     /// The short name used in range errors (`timestamp` rather than its long form).
@@ -111,7 +210,7 @@ impl SqlType {
             SqlType::Int8 | SqlType::Timestamp | SqlType::TimestampTz => Some(WasmType::I64),
             SqlType::Float4 => Some(WasmType::F32),
             SqlType::Float8 => Some(WasmType::F64),
-            SqlType::Void => None,
+            _ => None,
         }
     }
 
@@ -131,7 +230,9 @@ impl SqlType {
                 pg_timestamp_to_unix(bits as i64)
                     .ok_or(PlWasmError::ArgumentOutOfRange { type_name: self.short_name() })?,
             ),
-            SqlType::Void => return Err(PlWasmError::Internal { message: "void argument".into() }),
+            _ => {
+                return Err(PlWasmError::Internal { message: format!("{} is not a fixed-width type", self.sql_name()) })
+            }
         })
     }
 
@@ -158,7 +259,7 @@ impl SqlType {
                 let v = raw.get_i64();
                 unix_timestamp_to_pg(v).ok_or_else(|| out_of_range(v.to_string()))? as u64
             }
-            SqlType::Void => 0,
+            _ => 0,
         })
     }
 }
@@ -208,10 +309,18 @@ pub fn unix_timestamp_to_pg(micros: i64) -> Option<i64> {
 pub struct SqlSignature {
     pub args: Vec<SqlType>,
     pub ret: SqlType,
+    /// `STRICT`: PostgreSQL never passes NULL arguments.
+    pub strict: bool,
 }
 
 impl SqlSignature {
     /// The wasm parameter types the export must have.
+    /// The first type ABI 0 cannot pass, with its position (`Argument 2`, `The result`).
+    pub fn first_non_numeric(&self) -> Option<(String, SqlType)> {
+        let args = self.args.iter().enumerate().map(|(i, t)| (format!("Argument {}", i + 1), *t));
+        args.chain(std::iter::once(("The result".to_string(), self.ret))).find(|(_, t)| !t.is_numeric_abi())
+    }
+
     pub fn wasm_params(&self) -> Vec<WasmType> {
         self.args.iter().filter_map(|t| t.wasm_type()).collect()
     }
@@ -312,11 +421,31 @@ mod tests {
     }
 
     #[test]
+    fn type_names_parse_with_postgres_aliases() {
+        assert_eq!(SqlType::from_sql_name("float8[]"), Some(SqlType::Float8Array));
+        assert_eq!(SqlType::from_sql_name("double precision[]"), Some(SqlType::Float8Array));
+        assert_eq!(SqlType::from_sql_name(" TEXT "), Some(SqlType::Text));
+        assert_eq!(SqlType::from_sql_name("timestamptz"), Some(SqlType::TimestampTz));
+        assert_eq!(SqlType::from_sql_name("text); drop table x; --"), None);
+        for ty in SqlType::ALL {
+            assert_eq!(SqlType::from_sql_name(ty.sql_name()), Some(ty));
+        }
+    }
+
+    #[test]
+    fn abi0_refuses_variable_length_types() {
+        let sig = SqlSignature { args: vec![SqlType::Int4, SqlType::Text], ret: SqlType::Int4, strict: true };
+        assert_eq!(sig.first_non_numeric(), Some(("Argument 2".to_string(), SqlType::Text)));
+        assert_eq!(SqlType::Bytea.passing(), Passing::Bytes { utf8: false });
+        assert_eq!(SqlType::Float4Array.passing(), Passing::Array(WasmType::F32));
+    }
+
+    #[test]
     fn signatures_describe_themselves() {
-        let sig = SqlSignature { args: vec![SqlType::Int8, SqlType::Float4], ret: SqlType::Bool };
+        let sig = SqlSignature { args: vec![SqlType::Int8, SqlType::Float4], ret: SqlType::Bool, strict: true };
         assert_eq!(sig.describe("f"), "f(bigint, real) returns boolean");
         assert_eq!(describe_wasm_signature(&sig.wasm_params(), &sig.wasm_results()), "(i64, f32) -> i32");
-        let void = SqlSignature { args: vec![], ret: SqlType::Void };
+        let void = SqlSignature { args: vec![], ret: SqlType::Void, strict: true };
         assert_eq!(describe_wasm_signature(&void.wasm_params(), &void.wasm_results()), "() -> ()");
     }
 }

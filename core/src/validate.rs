@@ -3,6 +3,7 @@
 
 use wasmtime::{Engine, ExternType, Module};
 
+use crate::abi::{ALLOC_EXPORT, IMPORT_MODULE, MEMORY_EXPORT};
 use crate::error::{PlWasmError, Result};
 use crate::types::{describe_wasm_signature, format_signature, SqlSignature, WasmType};
 
@@ -26,8 +27,8 @@ pub struct RoutineShape {
 }
 
 /// Refuses routines plwasm cannot run, whatever their module, in the order a user fixes
-/// them: the kind of routine, then its types (`signature` holds the first unsupported one),
-/// then strictness.
+/// them: the kind of routine, then its types (`signature` holds the first unsupported one).
+/// What the module's ABI can pass (NULLs, text) is checked with the module.
 pub fn check_routine(shape: &RoutineShape, signature: Result<SqlSignature>) -> Result<SqlSignature> {
     let unsupported = |what: &str| Err(PlWasmError::UnsupportedKind { what: what.to_string() });
     match shape.kind {
@@ -39,11 +40,7 @@ pub fn check_routine(shape: &RoutineShape, signature: Result<SqlSignature>) -> R
     if shape.returns_set {
         return unsupported("set-returning functions");
     }
-    let signature = signature?;
-    if !shape.strict {
-        return Err(PlWasmError::NotStrict);
-    }
-    Ok(signature)
+    signature
 }
 
 /// Compiles `wasm`. wasmtime validates the binary first; its message carries the offset.
@@ -51,15 +48,24 @@ pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Module> {
     Module::new(engine, wasm).map_err(|err| PlWasmError::InvalidModule { message: format!("{err:#}") })
 }
 
-/// Checks imports, the export and its signature, and the initial memory, for a compiled module.
+/// Checks a compiled module for a SQL function: its ABI, imports, the export and its
+/// signature, and the initial memory. Returns the ABI.
 pub fn check_module(
     module: &Module,
     export: &str,
     sql_name: &str,
     signature: &SqlSignature,
     initial_memory_cap: Option<usize>,
-) -> Result<()> {
-    check_imports(module)?;
+) -> Result<u32> {
+    let abi = check_stored_module(module)?;
+    if abi == 0 {
+        if let Some((position, ty)) = signature.first_non_numeric() {
+            return Err(PlWasmError::TypeNeedsAbi1 { position, type_name: ty.sql_name().to_string() });
+        }
+        if !signature.strict {
+            return Err(PlWasmError::NotStrict);
+        }
+    }
 
     // Imports are refused above, so every memory is defined by the module itself.
     if let (Some(cap), Some(pages)) = (initial_memory_cap, module.resources_required().max_initial_memory_size) {
@@ -87,8 +93,8 @@ pub fn check_module(
         }
     };
 
-    let expected_params = signature.wasm_params();
-    let expected_results = signature.wasm_results();
+    let (expected_params, expected_results) =
+        if abi == 0 { (signature.wasm_params(), signature.wasm_results()) } else { (vec![WasmType::I32], vec![]) };
     let actual_params: Vec<Option<WasmType>> = ty.params().map(|t| WasmType::from_val_type(&t)).collect();
     let actual_results: Vec<Option<WasmType>> = ty.results().map(|t| WasmType::from_val_type(&t)).collect();
     let matches = actual_params.iter().copied().eq(expected_params.iter().copied().map(Some))
@@ -101,24 +107,58 @@ pub fn check_module(
             actual: describe_func_type(&ty),
         });
     }
+    Ok(abi)
+}
+
+/// ABI 0 modules may import nothing; ABI 1 modules may import `plwasm.raise` and `plwasm.log`
+/// with their exact types (see [`crate::host`]), and nothing else.
+pub fn check_imports(module: &Module, abi: u32) -> Result<()> {
+    for import in module.imports() {
+        let allowed = abi >= 1
+            && import.module() == IMPORT_MODULE
+            && crate::host::IMPORTS.iter().any(|(name, ty)| {
+                *name == import.name() && matches!(import.ty(), ExternType::Func(f) if describe_func_type(&f) == *ty)
+            });
+        if !allowed {
+            return Err(PlWasmError::ForbiddenImport {
+                module: import.module().to_string(),
+                name: import.name().to_string(),
+                kind: extern_kind(&import.ty()).to_string(),
+            });
+        }
+    }
     Ok(())
 }
 
-/// plwasm grants no host access to ABI 0 modules: any import is refused.
-pub fn check_imports(module: &Module) -> Result<()> {
-    match module.imports().next() {
-        Some(import) => Err(PlWasmError::ForbiddenImport {
-            module: import.module().to_string(),
-            name: import.name().to_string(),
-            kind: extern_kind(&import.ty()).to_string(),
+/// ABI 1 modules export their memory and an allocator.
+fn check_frame_exports(module: &Module) -> Result<()> {
+    match module.get_export(MEMORY_EXPORT) {
+        Some(ExternType::Memory(_)) => {}
+        other => {
+            return Err(PlWasmError::AbiExportMissing {
+                name: MEMORY_EXPORT,
+                expected: "a memory",
+                actual: other.map(|t| extern_kind(&t).to_string()),
+            })
+        }
+    }
+    let alloc_type = "a function (i32) -> i32";
+    match module.get_export(ALLOC_EXPORT) {
+        Some(ExternType::Func(f)) if describe_func_type(&f) == "(i32) -> i32" => Ok(()),
+        other => Err(PlWasmError::AbiExportMissing {
+            name: ALLOC_EXPORT,
+            expected: alloc_type,
+            actual: other.map(|t| match t {
+                ExternType::Func(f) => format!("a function {}", describe_func_type(&f)),
+                t => extern_kind(&t).to_string(),
+            }),
         }),
-        None => Ok(()),
     }
 }
 
 /// The plwasm ABI versions this build runs. 0 is the numeric ABI: plain wasm values, no
-/// declaration needed.
-pub const SUPPORTED_ABIS: &[u32] = &[0];
+/// declaration needed; 1 passes every type (and NULL) through a frame in guest memory.
+pub const SUPPORTED_ABIS: &[u32] = &[0, 1];
 
 /// Prefix of the export by which a module declares its ABI: `plwasm_abi_v1` means ABI 1.
 pub const ABI_EXPORT_PREFIX: &str = "plwasm_abi_v";
@@ -146,7 +186,10 @@ pub fn module_abi(module: &Module) -> Result<u32> {
 /// Checks a module about to be stored with `plwasm.install_module`; returns its ABI.
 pub fn check_stored_module(module: &Module) -> Result<u32> {
     let abi = module_abi(module)?;
-    check_imports(module)?;
+    check_imports(module, abi)?;
+    if abi == 1 {
+        check_frame_exports(module)?;
+    }
     Ok(abi)
 }
 
@@ -212,7 +255,7 @@ mod tests {
 
     #[test]
     fn routines_are_checked_kind_first_then_types_then_strictness() {
-        let good = || Ok(SqlSignature { args: vec![SqlType::Int8], ret: SqlType::Int8 });
+        let good = || Ok(SqlSignature { args: vec![SqlType::Int8], ret: SqlType::Int8, strict: false });
         let bad_type = || Err(PlWasmError::UnsupportedType { position: "result".into(), type_name: "text".into() });
         assert!(check_routine(&shape(RoutineKind::Function, true, false), good()).is_ok());
         assert_eq!(
@@ -227,6 +270,45 @@ mod tests {
             check_routine(&shape(RoutineKind::Function, false, false), bad_type()),
             Err(PlWasmError::UnsupportedType { .. })
         ));
-        assert_eq!(check_routine(&shape(RoutineKind::Function, false, false), good()), Err(PlWasmError::NotStrict));
+        assert!(check_routine(&shape(RoutineKind::Function, false, false), good()).is_ok());
+    }
+
+    const FRAME_MODULE: &str = r#"(module
+        (import "plwasm" "log" (func $log (param i32 i32 i32)))
+        (memory (export "memory") 1)
+        (global (export "plwasm_abi_v1") i32 (i32.const 1))
+        (func (export "plwasm_alloc") (param i32) (result i32) i32.const 1024)
+        (func (export "f") (param i32)))"#;
+
+    #[test]
+    fn abi0_needs_strict_numeric_functions() {
+        let m = module(r#"(module (func (export "f") (param i64) (result i64) local.get 0))"#);
+        let lax = SqlSignature { args: vec![SqlType::Int8], ret: SqlType::Int8, strict: false };
+        assert_eq!(check_module(&m, "f", "f", &lax, None), Err(PlWasmError::NotStrict));
+        let text = SqlSignature { args: vec![SqlType::Int8], ret: SqlType::Text, strict: true };
+        assert!(matches!(check_module(&m, "f", "f", &text, None), Err(PlWasmError::TypeNeedsAbi1 { .. })));
+    }
+
+    #[test]
+    fn abi1_modules_take_a_frame_and_may_import_plwasm_functions() {
+        let m = module(FRAME_MODULE);
+        let sig = SqlSignature { args: vec![SqlType::Text, SqlType::Int4], ret: SqlType::Text, strict: false };
+        assert_eq!(check_module(&m, "f", "f", &sig, None), Ok(1));
+        assert!(matches!(
+            check_module(&m, "plwasm_alloc", "f", &sig, None),
+            Err(PlWasmError::SignatureMismatch { .. })
+        ));
+
+        let no_alloc = module(&FRAME_MODULE.replace("\"plwasm_alloc\"", "\"malloc\""));
+        assert!(matches!(
+            check_stored_module(&no_alloc),
+            Err(PlWasmError::AbiExportMissing { name: "plwasm_alloc", actual: None, .. })
+        ));
+        let wasi = module(&FRAME_MODULE.replace("\"plwasm\" \"log\"", "\"wasi_snapshot_preview1\" \"fd_write\""));
+        assert!(matches!(check_stored_module(&wasi), Err(PlWasmError::ForbiddenImport { .. })));
+        let wrong_type = module(&FRAME_MODULE.replace("(param i32 i32 i32)", "(param i32 i32)"));
+        assert!(matches!(check_stored_module(&wrong_type), Err(PlWasmError::ForbiddenImport { .. })));
+        let abi0_import = module(&FRAME_MODULE.replace("plwasm_abi_v1", "not_an_abi"));
+        assert!(matches!(check_stored_module(&abi0_import), Err(PlWasmError::ForbiddenImport { .. })));
     }
 }

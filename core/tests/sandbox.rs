@@ -22,7 +22,7 @@ fn engine() -> Engine {
 }
 
 fn sig(args: &[SqlType], ret: SqlType) -> SqlSignature {
-    SqlSignature { args: args.to_vec(), ret }
+    SqlSignature { args: args.to_vec(), ret, strict: true }
 }
 
 /// Prepares and instantiates `wat` as SQL function `name`.
@@ -34,7 +34,7 @@ fn sandbox(
     limits: CallLimits,
 ) -> Result<Sandbox, PlWasmError> {
     let prepared = prepare_inline_function(engine, wat, name, signature, 16 * MB, Some(limits.max_memory))?;
-    Sandbox::instantiate(engine, &prepared.module, &prepared.export, limits, 512 * 1024, never)
+    Sandbox::instantiate(engine, &prepared.module, &prepared.export, prepared.abi, limits, 512 * 1024, never)
 }
 
 const ADD_ONE: &str = r#"(module (func (export "add_one") (param i64) (result i64) local.get 0 i64.const 1 i64.add))"#;
@@ -120,7 +120,7 @@ fn initial_memory_over_a_lowered_cap_fails_instantiation() {
     let s = sig(&[], SqlType::Int4);
     let prepared = prepare_inline_function(&engine, wat, "f", &s, 16 * MB, None).unwrap();
     let tight = CallLimits { fuel: 1000, max_memory: MB };
-    let err = Sandbox::instantiate(&engine, &prepared.module, "f", tight, 512 * 1024, never).err().unwrap();
+    let err = Sandbox::instantiate(&engine, &prepared.module, "f", 0, tight, 512 * 1024, never).err().unwrap();
     assert_eq!(err, PlWasmError::MemoryLimit { requested: 20 * 65536, limit: MB as u64 });
 }
 
@@ -218,7 +218,8 @@ fn epoch_ticks_stop_an_unmetered_loop_when_asked() {
     let s = sig(&[], SqlType::Int4);
     let limits = CallLimits { fuel: 0, max_memory: MB };
     let prepared = prepare_inline_function(&engine, wat, "spin", &s, 16 * MB, Some(MB)).unwrap();
-    let mut sb = Sandbox::instantiate(&engine, &prepared.module, "spin", limits, 512 * 1024, stop_requested).unwrap();
+    let mut sb =
+        Sandbox::instantiate(&engine, &prepared.module, "spin", 0, limits, 512 * 1024, stop_requested).unwrap();
 
     let ticker_engine = engine.clone();
     let ticker = std::thread::spawn(move || {

@@ -1,0 +1,309 @@
+//! ABI 1: every value crosses through a *frame* in the guest's linear memory.
+//!
+//! For each call the host writes, at an 8-aligned address `frame` inside a buffer it got from
+//! the guest's `plwasm_alloc`:
+//!
+//! ```text
+//! frame + 16*i   argument i   { u32 flags, u32 len, u64 value }   (i = 0 .. nargs)
+//! frame + 16*n   result       { u32 flags, u32 len, u64 value }   (zeroed by the host)
+//! frame + 16*(n+1) ...        argument payloads, each 8-aligned
+//! ```
+//!
+//! then calls the function's export `(frame: i32) -> ()`. `flags` bit 0 means NULL. Fixed-width
+//! values sit in `value` with ABI 0's conversions (i32 values sign-extended). Text, bytea and
+//! jsonb are `len` bytes at guest address `value`; arrays are `len` little-endian elements at
+//! `value`. The guest fills the result slot the same way; the bytes it points at must stay put
+//! until the call returns (the host copies them out before anything else runs in the guest).
+//!
+//! Everything read back is checked here: a pointer or length outside the guest's memory, a
+//! length PostgreSQL cannot store, or text that is not UTF-8 is an error, never a read outside
+//! the guest's memory.
+
+use wasmtime::ValRaw;
+
+use crate::error::{PlWasmError, Result};
+use crate::types::{Passing, SqlSignature, SqlType, WasmType};
+
+/// Bytes per frame slot.
+pub const SLOT_SIZE: usize = 16;
+/// `flags` bit: the value is NULL.
+pub const FLAG_NULL: u32 = 1;
+/// The guest's allocator: `(size: i32) -> i32`, 8-aligned, 0 on failure.
+pub const ALLOC_EXPORT: &str = "plwasm_alloc";
+/// The guest's linear memory.
+pub const MEMORY_EXPORT: &str = "memory";
+/// The import module holding plwasm's host functions.
+pub const IMPORT_MODULE: &str = "plwasm";
+/// The largest value PostgreSQL stores in one field: 1 GB less the varlena header.
+pub const MAX_VALUE_BYTES: u64 = 0x3FFF_FFFF - 4;
+/// The smallest argument buffer plwasm asks for; it doubles when a call needs more.
+pub const MIN_ARG_BUFFER: usize = 4096;
+
+/// One argument, as the extension hands it over (after detoasting).
+#[derive(Debug, Clone, Copy)]
+pub enum ArgValue<'a> {
+    Null,
+    /// A fixed-width value's Datum bits.
+    Fixed(u64),
+    /// Text (UTF-8), bytea or jsonb text.
+    Bytes(&'a [u8]),
+    /// Array elements as contiguous little-endian bytes (no NULLs), `count` of them.
+    Array {
+        bytes: &'a [u8],
+        count: usize,
+    },
+}
+
+/// The result, borrowed from guest memory until the caller has copied it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ResultValue<'a> {
+    Null,
+    /// Datum bits of a fixed-width result (0 for void).
+    Fixed(u64),
+    /// Text (checked UTF-8 without NUL), bytea or jsonb text.
+    Bytes(&'a [u8]),
+    /// `count` elements, little-endian, `bytes.len() == count * element size`.
+    Array {
+        bytes: &'a [u8],
+        count: usize,
+    },
+}
+
+/// Where each argument's payload goes, relative to the frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameLayout {
+    /// Bytes the frame and payloads need.
+    pub total: usize,
+    /// Payload offset of each argument (0 for those with none).
+    pub offsets: Vec<usize>,
+}
+
+fn align8(n: usize) -> usize {
+    n.checked_next_multiple_of(8).unwrap_or(usize::MAX)
+}
+
+/// Lays out the frame for `args`: slots first, then each payload 8-aligned.
+pub fn layout(args: &[ArgValue<'_>]) -> FrameLayout {
+    let mut total = SLOT_SIZE * (args.len() + 1);
+    let mut offsets = Vec::with_capacity(args.len());
+    for arg in args {
+        match arg {
+            ArgValue::Bytes(bytes) | ArgValue::Array { bytes, .. } => {
+                offsets.push(total);
+                // Saturating: a sum past usize is refused as too large by the caller.
+                total = align8(total.saturating_add(bytes.len()));
+            }
+            ArgValue::Null | ArgValue::Fixed(_) => offsets.push(0),
+        }
+    }
+    FrameLayout { total, offsets }
+}
+
+fn fixed_to_slot(ty: WasmType, raw: ValRaw) -> u64 {
+    match ty {
+        WasmType::I32 => raw.get_i32() as i64 as u64,
+        WasmType::I64 => raw.get_i64() as u64,
+        WasmType::F32 => raw.get_f32() as u64,
+        WasmType::F64 => raw.get_f64(),
+    }
+}
+
+fn slot_to_fixed(ty: WasmType, value: u64) -> ValRaw {
+    match ty {
+        WasmType::I32 => ValRaw::i32(value as u32 as i32),
+        WasmType::I64 => ValRaw::i64(value as i64),
+        WasmType::F32 => ValRaw::f32(value as u32),
+        WasmType::F64 => ValRaw::f64(value),
+    }
+}
+
+fn write_slot(memory: &mut [u8], at: usize, flags: u32, len: u32, value: u64) {
+    memory[at..at + 4].copy_from_slice(&flags.to_le_bytes());
+    memory[at + 4..at + 8].copy_from_slice(&len.to_le_bytes());
+    memory[at + 8..at + 16].copy_from_slice(&value.to_le_bytes());
+}
+
+/// Writes the frame for `args` at `frame` (the buffer has room for `layout.total` bytes):
+/// one copy of each payload.
+pub fn write_frame(
+    memory: &mut [u8],
+    frame: usize,
+    signature: &SqlSignature,
+    args: &[ArgValue<'_>],
+    layout: &FrameLayout,
+) -> Result<()> {
+    if frame.checked_add(layout.total).is_none_or(|end| end > memory.len()) {
+        return Err(PlWasmError::Internal { message: "argument buffer outside guest memory".into() });
+    }
+    for (i, ((arg, ty), offset)) in args.iter().zip(&signature.args).zip(&layout.offsets).enumerate() {
+        let slot = frame + SLOT_SIZE * i;
+        match (*arg, ty.passing()) {
+            (ArgValue::Null, _) => write_slot(memory, slot, FLAG_NULL, 0, 0),
+            (ArgValue::Fixed(bits), Passing::Fixed(wasm)) => {
+                write_slot(memory, slot, 0, 0, fixed_to_slot(wasm, ty.datum_to_wasm(bits)?))
+            }
+            (ArgValue::Bytes(bytes), Passing::Bytes { .. }) => {
+                let at = frame + offset;
+                memory[at..at + bytes.len()].copy_from_slice(bytes);
+                write_slot(memory, slot, 0, bytes.len() as u32, at as u64);
+            }
+            (ArgValue::Array { bytes, count }, Passing::Array(_)) => {
+                let at = frame + offset;
+                memory[at..at + bytes.len()].copy_from_slice(bytes);
+                write_slot(memory, slot, 0, count as u32, at as u64);
+            }
+            (other, passing) => {
+                return Err(PlWasmError::Internal {
+                    message: format!("argument {} given as {other:?} for {passing:?}", i + 1),
+                })
+            }
+        }
+    }
+    write_slot(memory, frame + SLOT_SIZE * args.len(), 0, 0, 0);
+    Ok(())
+}
+
+fn element_size(ty: WasmType) -> u64 {
+    match ty {
+        WasmType::I32 | WasmType::F32 => 4,
+        WasmType::I64 | WasmType::F64 => 8,
+    }
+}
+
+/// Reads and checks the result slot at `slot` for a result of type `ret`.
+pub fn read_result(memory: &[u8], slot: usize, ret: SqlType) -> Result<ResultValue<'_>> {
+    let Some(raw) = slot.checked_add(SLOT_SIZE).and_then(|end| memory.get(slot..end)) else {
+        return Err(PlWasmError::Internal { message: "result slot outside guest memory".into() });
+    };
+    let flags = u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes"));
+    let len = u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")) as u64;
+    let value = u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
+    if ret == SqlType::Void {
+        return Ok(ResultValue::Fixed(0));
+    }
+    if flags & FLAG_NULL != 0 {
+        return Ok(ResultValue::Null);
+    }
+    match ret.passing() {
+        Passing::Nothing => Ok(ResultValue::Fixed(0)),
+        Passing::Fixed(wasm) => Ok(ResultValue::Fixed(ret.wasm_to_datum(slot_to_fixed(wasm, value))?)),
+        Passing::Bytes { utf8 } => {
+            let bytes = guest_range(memory, value, len, 1, ret)?;
+            if utf8 {
+                check_text(bytes)?;
+            }
+            Ok(ResultValue::Bytes(bytes))
+        }
+        Passing::Array(element) => {
+            let bytes = guest_range(memory, value, len, element_size(element), ret)?;
+            Ok(ResultValue::Array { bytes, count: len as usize })
+        }
+    }
+}
+
+/// `count` items of `size` bytes at guest address `addr`, checked against the value cap and
+/// the memory's bounds.
+fn guest_range(memory: &[u8], addr: u64, count: u64, size: u64, ret: SqlType) -> Result<&[u8]> {
+    let bytes = count * size; // count < 2^32 and size <= 8: no overflow
+    if bytes > MAX_VALUE_BYTES {
+        return Err(PlWasmError::ResultTooLarge { bytes, limit: MAX_VALUE_BYTES });
+    }
+    let in_bounds = addr.checked_add(bytes).filter(|end| *end <= memory.len() as u64);
+    match in_bounds {
+        Some(end) => Ok(&memory[addr as usize..end as usize]),
+        None => Err(PlWasmError::AbiViolation {
+            what: format!(
+                "The {} result is {bytes} bytes at address {addr}, past the end of the module's {}-byte memory",
+                ret.sql_name(),
+                memory.len()
+            ),
+        }),
+    }
+}
+
+/// PostgreSQL text is valid in the server encoding and has no NUL bytes.
+pub fn check_text(bytes: &[u8]) -> Result<()> {
+    if let Err(err) = std::str::from_utf8(bytes) {
+        return Err(PlWasmError::InvalidText {
+            what: format!("Byte {} of {} is not valid UTF-8", err.valid_up_to(), bytes.len()),
+        });
+    }
+    if let Some(at) = bytes.iter().position(|b| *b == 0) {
+        return Err(PlWasmError::InvalidText { what: format!("Byte {at} of {} is a NUL byte", bytes.len()) });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(args: &[SqlType], ret: SqlType) -> SqlSignature {
+        SqlSignature { args: args.to_vec(), ret, strict: false }
+    }
+
+    #[test]
+    fn frames_put_slots_first_and_payloads_8_aligned() {
+        let args = [ArgValue::Bytes(b"abc"), ArgValue::Null, ArgValue::Array { bytes: &[0u8; 16], count: 2 }];
+        let l = layout(&args);
+        assert_eq!(l.offsets, vec![64, 0, 72]);
+        assert_eq!(l.total, 88);
+
+        let mut memory = vec![0xAAu8; 256];
+        let s = sig(&[SqlType::Text, SqlType::Int4, SqlType::Float8Array], SqlType::Text);
+        write_frame(&mut memory, 8, &s, &args, &l).unwrap();
+        // Argument 0: len 3 at frame + 64.
+        assert_eq!(&memory[8..24], &[0, 0, 0, 0, 3, 0, 0, 0, 72, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&memory[72..75], b"abc");
+        // Argument 1 is NULL; the result slot is zeroed.
+        assert_eq!(&memory[24..28], &[1, 0, 0, 0]);
+        assert_eq!(&memory[56..72], &[0; 16]);
+    }
+
+    #[test]
+    fn fixed_values_use_abi0_conversions() {
+        let mut memory = vec![0u8; 64];
+        let s = sig(&[SqlType::Int4], SqlType::Int2);
+        let args = [ArgValue::Fixed((-2i64) as u64)];
+        write_frame(&mut memory, 0, &s, &args, &layout(&args)).unwrap();
+        assert_eq!(u64::from_le_bytes(memory[8..16].try_into().unwrap()), (-2i64) as u64);
+        memory[24..32].copy_from_slice(&40_000u64.to_le_bytes());
+        assert!(matches!(read_result(&memory, 16, SqlType::Int2), Err(PlWasmError::ResultOutOfRange { .. })));
+    }
+
+    fn result_memory(flags: u32, len: u32, value: u64) -> Vec<u8> {
+        let mut memory = vec![0u8; 64];
+        write_slot(&mut memory, 0, flags, len, value);
+        memory[32..37].copy_from_slice(b"hello");
+        memory
+    }
+
+    #[test]
+    fn results_are_bounds_checked() {
+        let m = result_memory(0, 5, 32);
+        assert_eq!(read_result(&m, 0, SqlType::Text).unwrap(), ResultValue::Bytes(b"hello"));
+        assert_eq!(read_result(&result_memory(FLAG_NULL, 9, 9999), 0, SqlType::Text).unwrap(), ResultValue::Null);
+        // One byte past the end, a huge address, an address that wraps.
+        for (len, addr) in [(33u32, 32u64), (1, 1 << 40), (8, u64::MAX - 3)] {
+            let err = read_result(&result_memory(0, len, addr), 0, SqlType::Bytea).unwrap_err();
+            assert!(matches!(err, PlWasmError::AbiViolation { .. }), "{err:?}");
+        }
+        let err = read_result(&result_memory(0, u32::MAX, 0), 0, SqlType::Text).unwrap_err();
+        assert!(matches!(err, PlWasmError::ResultTooLarge { .. }));
+        // 4 float8 elements need 32 bytes: 32 + 32 = 64 fits exactly, 5 do not.
+        assert!(read_result(&result_memory(0, 4, 32), 0, SqlType::Float8Array).is_ok());
+        assert!(read_result(&result_memory(0, 5, 32), 0, SqlType::Float8Array).is_err());
+    }
+
+    #[test]
+    fn text_must_be_utf8_without_nul() {
+        assert!(check_text("zürich".as_bytes()).is_ok());
+        assert!(matches!(check_text(b"a\xffb"), Err(PlWasmError::InvalidText { .. })));
+        assert!(matches!(check_text(b"a\0b"), Err(PlWasmError::InvalidText { .. })));
+        let mut m = result_memory(0, 2, 32);
+        m[33] = 0xC3; // a lead byte with no continuation
+        assert!(matches!(read_result(&m, 0, SqlType::Text), Err(PlWasmError::InvalidText { .. })));
+        // bytea takes any bytes.
+        assert!(read_result(&m, 0, SqlType::Bytea).is_ok());
+    }
+}
