@@ -405,7 +405,7 @@ impl PlWasmError {
             UnsupportedType { position, type_name } => (
                 format!("wasm functions cannot use type {type_name}"),
                 Some(format!("{position} of function \"{function}\" has type {type_name}.")),
-                Some("Supported types: boolean, smallint, integer, bigint, real, double precision, date, timestamp, timestamptz (and void as a result).".into()),
+                Some("Supported types: boolean, smallint, integer, bigint, real, double precision, date, timestamp, timestamptz, void (as a result); with ABI 1 modules also text, varchar, bytea, jsonb, integer[], bigint[], real[], double precision[].".into()),
             ),
             NotStrict => (
                 format!("wasm function \"{function}\" must be declared STRICT"),

@@ -121,6 +121,7 @@ impl Sandbox {
         finish: impl FnOnce(ResultValue<'_>) -> R,
     ) -> Result<R> {
         self.arm(limits)?;
+        self.store.data_mut().logs = LogQueue::default();
         let layout = abi::layout(args);
         if layout.total > limits.max_memory {
             return Err(PlWasmError::ArgumentsTooLarge { bytes: layout.total as u64, limit: limits.max_memory as u64 });

@@ -73,7 +73,7 @@ pub fn read_proc(oid: Oid) -> ProcInfo {
         };
         let shape = RoutineShape { kind, strict: form.proisstrict, returns_set: form.proretset };
         let arg_oids = form.proargtypes.values.as_slice(form.pronargs as usize).to_vec();
-        let signature = resolve_signature(&arg_oids, form.prorettype);
+        let signature = resolve_signature(&arg_oids, form.prorettype, form.proisstrict);
         let xmin = (*header).t_choice.t_heap.t_xmin;
         let tid = (*tuple).t_self;
         let hash = pg_sys::GetSysCacheHashValue(cache_id, oid.into_datum().unwrap(), 0.into(), 0.into(), 0.into());
@@ -83,7 +83,7 @@ pub fn read_proc(oid: Oid) -> ProcInfo {
     }
 }
 
-fn resolve_signature(arg_oids: &[Oid], ret_oid: Oid) -> Result<SqlSignature, PlWasmError> {
+fn resolve_signature(arg_oids: &[Oid], ret_oid: Oid, strict: bool) -> Result<SqlSignature, PlWasmError> {
     let mut args = Vec::with_capacity(arg_oids.len());
     for (i, oid) in arg_oids.iter().enumerate() {
         match sql_type(*oid) {
@@ -98,11 +98,11 @@ fn resolve_signature(arg_oids: &[Oid], ret_oid: Oid) -> Result<SqlSignature, PlW
     }
     let ret = sql_type(ret_oid)
         .ok_or_else(|| PlWasmError::UnsupportedType { position: "The result".into(), type_name: type_name(ret_oid) })?;
-    Ok(SqlSignature { args, ret })
+    Ok(SqlSignature { args, ret, strict })
 }
 
 fn sql_type(oid: Oid) -> Option<SqlType> {
-    const TYPES: [(Oid, SqlType); 10] = [
+    const TYPES: [(Oid, SqlType); 18] = [
         (pg_sys::BOOLOID, SqlType::Bool),
         (pg_sys::INT2OID, SqlType::Int2),
         (pg_sys::INT4OID, SqlType::Int4),
@@ -113,6 +113,14 @@ fn sql_type(oid: Oid) -> Option<SqlType> {
         (pg_sys::TIMESTAMPOID, SqlType::Timestamp),
         (pg_sys::TIMESTAMPTZOID, SqlType::TimestampTz),
         (pg_sys::VOIDOID, SqlType::Void),
+        (pg_sys::TEXTOID, SqlType::Text),
+        (pg_sys::VARCHAROID, SqlType::Varchar),
+        (pg_sys::BYTEAOID, SqlType::Bytea),
+        (pg_sys::JSONBOID, SqlType::Jsonb),
+        (pg_sys::INT4ARRAYOID, SqlType::Int4Array),
+        (pg_sys::INT8ARRAYOID, SqlType::Int8Array),
+        (pg_sys::FLOAT4ARRAYOID, SqlType::Float4Array),
+        (pg_sys::FLOAT8ARRAYOID, SqlType::Float8Array),
     ];
     TYPES.iter().find(|(type_oid, _)| *type_oid == oid).map(|(_, ty)| *ty)
 }

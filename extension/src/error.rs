@@ -3,6 +3,7 @@
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 use plwasm_core::error::{PlWasmError, SqlState, Subject};
+use plwasm_core::host::{LogLevel, LogQueue, MAX_LOG_MESSAGES};
 
 fn error_code(state: SqlState) -> PgSqlErrorCode {
     match state {
@@ -20,6 +21,50 @@ fn error_code(state: SqlState) -> PgSqlErrorCode {
         SqlState::InsufficientPrivilege => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
         SqlState::DependentObjectsStillExist => PgSqlErrorCode::ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
         SqlState::InternalError => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        SqlState::CharacterNotInRepertoire => PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
+        SqlState::NullValueNotAllowed => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+        SqlState::ArraySubscriptError => PgSqlErrorCode::ERRCODE_ARRAY_ELEMENT_ERROR,
+        SqlState::Guest(code) => guest_error_code(code),
+    }
+}
+
+/// A guest's SQLSTATE as pgrx's code: the exact code if PostgreSQL defines it, else the
+/// generic code of its class (`22xyz` → `22000`), else 38000.
+fn guest_error_code(code: [u8; 5]) -> PgSqlErrorCode {
+    let make = |c: [u8; 5]| -> i32 {
+        // MAKE_SQLSTATE (utils/elog.h): six bits per character, first character lowest.
+        c.iter().enumerate().map(|(i, ch)| ((*ch as i32 - '0' as i32) & 0x3F) << (6 * i)).sum()
+    };
+    let known = |c: [u8; 5]| {
+        let mapped = PgSqlErrorCode::from(make(c));
+        (mapped != PgSqlErrorCode::ERRCODE_INTERNAL_ERROR).then_some(mapped)
+    };
+    known(code)
+        .or_else(|| known([code[0], code[1], b'0', b'0', b'0']))
+        .unwrap_or(PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION)
+}
+
+/// Emits what the guest queued with `plwasm.log`, after the call has returned (so PostgreSQL's
+/// error machinery never runs with wasm frames on the stack).
+pub fn emit_guest_logs(logs: &LogQueue, function: &str) {
+    if logs.is_empty() {
+        return;
+    }
+    for (level, message) in &logs.messages {
+        let (level, code) = match level {
+            LogLevel::Log => (PgLogLevel::LOG, PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION),
+            LogLevel::Info => (PgLogLevel::INFO, PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION),
+            LogLevel::Notice => (PgLogLevel::NOTICE, PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION),
+            LogLevel::Warning => (PgLogLevel::WARNING, PgSqlErrorCode::ERRCODE_WARNING),
+        };
+        ErrorReport::new(code, message.clone(), "plwasm").report(level);
+    }
+    if logs.dropped > 0 {
+        let message = format!(
+            "wasm function \"{function}\" logged {} more messages in one call; plwasm keeps {MAX_LOG_MESSAGES}",
+            logs.dropped
+        );
+        ErrorReport::new(PgSqlErrorCode::ERRCODE_WARNING, message, "plwasm").report(PgLogLevel::WARNING);
     }
 }
 

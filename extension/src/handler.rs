@@ -12,9 +12,9 @@ use plwasm_core::error::PlWasmError;
 use plwasm_core::wasmtime::ValRaw;
 
 use crate::cache::{self, FunctionEntry};
-use crate::error::{raise, OrRaise};
+use crate::error::{emit_guest_logs, raise, OrRaise};
 
-use crate::{catalog, gucs, interrupt};
+use crate::{catalog, gucs, interrupt, marshal};
 
 /// What a call site keeps between calls, in `flinfo->fn_extra`.
 struct CallSite {
@@ -84,7 +84,8 @@ unsafe fn fast_call(fcinfo: FunctionCallInfo) -> FastCall {
     // SAFETY: the CallSite lives as long as fn_mcxt, which outlives this call.
     let site_ref = unsafe { &mut *site };
     // SAFETY: GetUserId only reads a global; stack_is_too_deep only compares addresses.
-    let ready = site_ref.entry.is_current(unsafe { unguarded::GetUserId() })
+    let ready = site_ref.entry.abi == 0
+        && site_ref.entry.is_current(unsafe { unguarded::GetUserId() })
         && interrupt::is_ticking()
         && !unsafe { unguarded::stack_is_too_deep() }
         && matches!(site_ref.entry.sandbox.try_borrow(), Ok(slot) if slot.is_some());
@@ -133,6 +134,10 @@ unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: raises PostgreSQL's own "stack depth limit exceeded" (54001) when too deep.
     unsafe { pg_sys::check_stack_depth() };
     interrupt::ensure_ticking(&site.engine.engine).or_raise(&entry.name);
+    if entry.abi != 0 {
+        // SAFETY: fcinfo is valid for this call.
+        return unsafe { invoke_frame(&entry, fcinfo) };
+    }
     // SAFETY: fcinfo is valid; nargs matches the function's declared arguments.
     let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
     match invoke(site, args) {
@@ -192,6 +197,50 @@ fn invoke(site: &mut CallSite, args: &[pg_sys::NullableDatum]) -> Result<u64, Pl
             *slot = None;
             Err(err)
         }
+    }
+}
+
+/// An ABI 1 call: arguments detoasted and copied into a frame, the result copied out into a
+/// new Datum, messages the guest logged emitted once wasm has returned. Runs under pgrx's
+/// guard: PostgreSQL errors here (detoasting, palloc, jsonb input) unwind only Rust frames.
+///
+/// # Safety
+/// `fcinfo` must be the valid call info of a call of `entry`'s function.
+unsafe fn invoke_frame(entry: &FunctionEntry, fcinfo: FunctionCallInfo) -> Datum {
+    // SAFETY: fcinfo is valid; nargs matches the function's declared arguments.
+    let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
+    let values: Vec<_> = entry
+        .signature
+        .args
+        .iter()
+        .zip(args)
+        .enumerate()
+        // SAFETY: each argument is a Datum of its declared type, valid for this call.
+        .map(|(i, (ty, arg))| unsafe { marshal::argument(*ty, arg, i + 1) }.or_raise(&entry.name))
+        .collect();
+    let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, &entry.name) };
+    let Some(sandbox) = slot.as_mut() else {
+        raise(&PlWasmError::Internal { message: "no instance".into() }, &entry.name)
+    };
+    let ret = entry.signature.ret;
+    let outcome = sandbox
+        // SAFETY: the closure runs after wasm has returned, inside this guarded call.
+        .call_frame(&entry.signature, &values, gucs::call_limits(), |result| unsafe { marshal::result(ret, result) })
+        .and_then(|converted| converted);
+    let logs = sandbox.take_logs();
+    if outcome.is_err() {
+        *slot = None;
+    }
+    drop(slot);
+    emit_guest_logs(&logs, &entry.name);
+    match outcome {
+        Ok(Some(datum)) => datum,
+        Ok(None) => {
+            // SAFETY: fcinfo is valid; a NULL result is reported through isnull.
+            unsafe { (*fcinfo).isnull = true };
+            Datum::from(0)
+        }
+        Err(err) => fail(&err, &entry.name),
     }
 }
 

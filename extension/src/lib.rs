@@ -5,6 +5,7 @@
 //! - `validator`: checks at CREATE FUNCTION;
 //! - `cache`: the per-backend engine, compiled modules and function entries;
 //! - `catalog`: reading `pg_proc`;
+//! - `marshal`: Datums to ABI 1 frame values and back;
 //! - `interrupt`: cancel and timeouts for running wasm;
 //! - `modules`: modules stored in `plwasm.module_store`, shared by many functions;
 //! - `gucs`: configuration parameters;
@@ -18,6 +19,7 @@ mod error;
 mod gucs;
 mod handler;
 mod interrupt;
+mod marshal;
 mod modules;
 mod validator;
 

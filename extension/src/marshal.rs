@@ -1,0 +1,216 @@
+//! PostgreSQL Datums to ABI 1 argument values and back.
+//!
+//! Arguments are detoasted and then borrowed: the core copies them into guest memory once.
+//! Results are copied once, from guest memory into a new palloc'd value. Text is UTF-8 in the
+//! guest; in a database with another encoding it is converted both ways.
+
+use std::ffi::CStr;
+
+use pgrx::pg_sys::{self, Datum, NullableDatum};
+use plwasm_core::abi::{ArgValue, ResultValue};
+use plwasm_core::error::PlWasmError;
+use plwasm_core::types::SqlType;
+
+/// Header of a one-dimensional array without a NULL bitmap: the struct, one dimension and one
+/// lower bound, MAXALIGNed (`ARR_OVERHEAD_NONULLS(1)`).
+const ARRAY_HEADER_1D: usize = 24;
+/// `MaxArraySize`: the most elements PostgreSQL allows in one array.
+const MAX_ARRAY_ELEMENTS: usize = 0x3FFF_FFFF / std::mem::size_of::<Datum>();
+
+fn database_is_utf8() -> bool {
+    // SAFETY: reads the database encoding, set for the whole session; cannot fail.
+    unsafe { pg_sys::GetDatabaseEncoding() == pg_sys::pg_enc::PG_UTF8 as i32 }
+}
+
+/// Borrows argument `position` (1-based) of type `ty` for the guest.
+///
+/// # Safety
+/// `arg` must be a valid Datum of type `ty` (or NULL) for the current call; the returned slice
+/// points into it or into memory palloc'd in the current memory context.
+pub unsafe fn argument<'a>(ty: SqlType, arg: &NullableDatum, position: usize) -> Result<ArgValue<'a>, PlWasmError> {
+    if arg.isnull {
+        return Ok(ArgValue::Null);
+    }
+    let datum = arg.value;
+    // SAFETY: the caller guarantees `datum` is a value of type `ty`.
+    unsafe {
+        Ok(match ty {
+            SqlType::Text | SqlType::Varchar => ArgValue::Bytes(text_to_utf8(varlena_bytes(datum))),
+            SqlType::Bytea => ArgValue::Bytes(varlena_bytes(datum)),
+            SqlType::Jsonb => {
+                let jsonb = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *mut pg_sys::Jsonb;
+                let size = pgrx::varlena::varsize_any(jsonb.cast()) as i32;
+                let cstr = pg_sys::JsonbToCString(std::ptr::null_mut(), &mut (*jsonb).root, size);
+                ArgValue::Bytes(text_to_utf8(CStr::from_ptr(cstr).to_bytes()))
+            }
+            SqlType::Int4Array | SqlType::Float4Array => array_elements(datum, 4, position)?,
+            SqlType::Int8Array | SqlType::Float8Array => array_elements(datum, 8, position)?,
+            // By-value types: the Datum holds the value itself.
+            _ => ArgValue::Fixed(datum.value() as u64),
+        })
+    }
+}
+
+/// The bytes of a text-like varlena, detoasted (short headers are read in place).
+///
+/// # Safety
+/// `datum` must point to a varlena valid for the current call.
+unsafe fn varlena_bytes<'a>(datum: Datum) -> &'a [u8] {
+    // SAFETY: caller's contract; the detoasted copy (if any) lives in the current context.
+    unsafe {
+        let value = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+        let len = pgrx::varlena::varsize_any_exhdr(value);
+        std::slice::from_raw_parts(pgrx::varlena::vardata_any(value) as *const u8, len)
+    }
+}
+
+/// Server-encoded text as UTF-8 (converted, into a new palloc'd string, only if needed).
+///
+/// # Safety
+/// Must run inside a call, where palloc and encoding conversion may raise errors.
+unsafe fn text_to_utf8(bytes: &[u8]) -> &[u8] {
+    if database_is_utf8() || bytes.is_empty() {
+        return bytes;
+    }
+    // SAFETY: pg_server_to_any reads `len` bytes and returns either its input or a new
+    // NUL-terminated palloc'd string.
+    unsafe {
+        let converted =
+            pg_sys::pg_server_to_any(bytes.as_ptr().cast(), bytes.len() as i32, pg_sys::pg_enc::PG_UTF8 as i32);
+        if converted as *const u8 == bytes.as_ptr() {
+            bytes
+        } else {
+            CStr::from_ptr(converted).to_bytes()
+        }
+    }
+}
+
+/// The elements of a one-dimensional array without NULLs, as raw little-endian bytes.
+///
+/// # Safety
+/// `datum` must be an array Datum whose elements are `element_size`-byte by-value numbers.
+unsafe fn array_elements<'a>(datum: Datum, element_size: usize, position: usize) -> Result<ArgValue<'a>, PlWasmError> {
+    // SAFETY: caller's contract; the header fields and the data area are inside the detoasted
+    // array, whose data starts at `dataoffset` (or right after the header when there is no
+    // NULL bitmap), per utils/array.h.
+    unsafe {
+        let array = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *mut pg_sys::ArrayType;
+        let dims = (*array).ndim as usize;
+        if dims == 0 {
+            return Ok(ArgValue::Array { bytes: &[], count: 0 });
+        }
+        if dims > 1 {
+            return Err(PlWasmError::ArrayNotOneDimensional { position, dims });
+        }
+        if pg_sys::array_contains_nulls(array) {
+            return Err(PlWasmError::ArrayHasNulls { position });
+        }
+        let count = *(array as *const u8).add(std::mem::size_of::<pg_sys::ArrayType>()).cast::<i32>() as usize;
+        let offset = match (*array).dataoffset {
+            0 => ARRAY_HEADER_1D,
+            explicit => explicit as usize,
+        };
+        let data = (array as *const u8).add(offset);
+        Ok(ArgValue::Array { bytes: std::slice::from_raw_parts(data, count * element_size), count })
+    }
+}
+
+/// Builds the result Datum (copying it out of guest memory); `None` for NULL.
+///
+/// # Safety
+/// Must run inside a call (palloc, encoding conversion and jsonb_in may raise errors).
+pub unsafe fn result(ty: SqlType, value: ResultValue<'_>) -> Result<Option<Datum>, PlWasmError> {
+    // SAFETY: caller's contract; every pointer handed to PostgreSQL below points into
+    // `value`, which core checked lies inside guest memory, with its length.
+    unsafe {
+        Ok(Some(match value {
+            ResultValue::Null => return Ok(None),
+            ResultValue::Fixed(bits) => Datum::from(bits as usize),
+            ResultValue::Bytes(bytes) => match ty {
+                SqlType::Bytea => new_varlena(bytes),
+                SqlType::Jsonb => {
+                    let text = utf8_to_server(bytes);
+                    let cstr = pg_sys::palloc(text.len() + 1) as *mut u8;
+                    std::ptr::copy_nonoverlapping(text.as_ptr(), cstr, text.len());
+                    *cstr.add(text.len()) = 0;
+                    pgrx::fcinfo::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(Datum::from(cstr))])
+                        .ok_or_else(|| PlWasmError::Internal { message: "jsonb_in returned NULL".into() })?
+                }
+                _ => new_varlena(utf8_to_server(bytes)),
+            },
+            ResultValue::Array { bytes, count } => {
+                if count > MAX_ARRAY_ELEMENTS {
+                    return Err(PlWasmError::ResultTooLarge {
+                        bytes: bytes.len() as u64,
+                        limit: (MAX_ARRAY_ELEMENTS * (bytes.len() / count.max(1))) as u64,
+                    });
+                }
+                new_array(element_type(ty)?, bytes, count)
+            }
+        }))
+    }
+}
+
+fn element_type(ty: SqlType) -> Result<pg_sys::Oid, PlWasmError> {
+    Ok(match ty {
+        SqlType::Int4Array => pg_sys::INT4OID,
+        SqlType::Int8Array => pg_sys::INT8OID,
+        SqlType::Float4Array => pg_sys::FLOAT4OID,
+        SqlType::Float8Array => pg_sys::FLOAT8OID,
+        other => return Err(PlWasmError::Internal { message: format!("{} is not an array type", other.sql_name()) }),
+    })
+}
+
+/// UTF-8 (already checked) in the server encoding.
+///
+/// # Safety
+/// Must run inside a call; conversion may raise an error for unmappable characters.
+unsafe fn utf8_to_server(bytes: &[u8]) -> &[u8] {
+    if database_is_utf8() || bytes.is_empty() {
+        return bytes;
+    }
+    // SAFETY: as text_to_utf8, in the other direction.
+    unsafe {
+        let converted =
+            pg_sys::pg_any_to_server(bytes.as_ptr().cast(), bytes.len() as i32, pg_sys::pg_enc::PG_UTF8 as i32);
+        if converted as *const u8 == bytes.as_ptr() {
+            bytes
+        } else {
+            CStr::from_ptr(converted).to_bytes()
+        }
+    }
+}
+
+/// A new text/bytea varlena holding a copy of `bytes`.
+///
+/// # Safety
+/// Must run inside a call (palloc may raise).
+unsafe fn new_varlena(bytes: &[u8]) -> Datum {
+    // SAFETY: cstring_to_text_with_len pallocs a varlena of len + header and copies len bytes.
+    unsafe { Datum::from(pg_sys::cstring_to_text_with_len(bytes.as_ptr().cast(), bytes.len() as i32)) }
+}
+
+/// A new one-dimensional array (lower bound 1) of `count` elements copied from `bytes`.
+///
+/// # Safety
+/// Must run inside a call (palloc may raise); `bytes` holds `count` elements of `element`.
+unsafe fn new_array(element: pg_sys::Oid, bytes: &[u8], count: usize) -> Datum {
+    // SAFETY: the allocation is the header plus the data, zeroed; the header is laid out as
+    // utils/array.h describes for one dimension without a NULL bitmap.
+    unsafe {
+        if count == 0 {
+            return Datum::from(pg_sys::construct_empty_array(element));
+        }
+        let total = ARRAY_HEADER_1D + bytes.len();
+        let array = pg_sys::palloc0(total) as *mut pg_sys::ArrayType;
+        pgrx::varlena::set_varsize_4b(array.cast(), total as i32);
+        (*array).ndim = 1;
+        (*array).dataoffset = 0;
+        (*array).elemtype = element;
+        let dims = (array as *mut u8).add(std::mem::size_of::<pg_sys::ArrayType>()).cast::<i32>();
+        *dims = count as i32; // dimension
+        *dims.add(1) = 1; // lower bound
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), (array as *mut u8).add(ARRAY_HEADER_1D), bytes.len());
+        Datum::from(array)
+    }
+}
