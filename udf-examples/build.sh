@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Builds the example guest modules into udf-examples/build/:
 #   numeric_rust.wasm, numeric_c.wasm, numeric_as.wasm, numeric_zig.wasm
-# the same four numeric functions (clamp, lerp, gcd, collatz_steps) in four languages.
+#     the same four numeric functions (clamp, lerp, gcd, collatz_steps) in four languages (ABI 0);
+#   text_utils.wasm, checksums.wasm, vectors.wasm, json_tools.wasm
+#     Rust modules on the plwasm-guest SDK (ABI 1);
+#   text_c.wasm, text_as.wasm, text_zig.wasm
+#     a small ABI 1 text module in C, AssemblyScript and Zig.
 # Toolchains come from scripts/setup.sh: rustup's wasm32-unknown-unknown target, Debian's
 # clang + lld, AssemblyScript from npm (pinned in numeric-as/package-lock.json), Zig from PyPI.
 set -euo pipefail
@@ -10,8 +14,13 @@ out="$here/build"
 mkdir -p "$out"
 
 echo "udf-examples: rust"
-cargo build -q --release --target wasm32-unknown-unknown --manifest-path "$here/numeric-rust/Cargo.toml"
-cp "$here/numeric-rust/target/wasm32-unknown-unknown/release/numeric_rust.wasm" "$out/"
+cargo build -q --release --target wasm32-unknown-unknown --manifest-path "$here/Cargo.toml" --workspace
+rust_out="$here/target/wasm32-unknown-unknown/release"
+cp "$rust_out/numeric_rust.wasm" "$out/numeric_rust.wasm"
+cp "$rust_out/text_rust.wasm" "$out/text_utils.wasm"
+cp "$rust_out/bytes_rust.wasm" "$out/checksums.wasm"
+cp "$rust_out/vector_rust.wasm" "$out/vectors.wasm"
+cp "$rust_out/json_rust.wasm" "$out/json_tools.wasm"
 
 echo "udf-examples: c"
 clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -o "$out/numeric_c.wasm" "$here/numeric-c/numeric.c"

@@ -217,6 +217,10 @@ pub enum PlWasmError {
     ArrayNotOneDimensional { position: usize, dims: usize },
     /// The guest called `plwasm.raise`.
     GuestRaised { sqlstate: SqlState, message: String, refused: Option<String> },
+    /// A line of a module's `plwasm.signatures` section that plwasm refuses.
+    BadDeclaration { message: String },
+    /// `plwasm.create_functions` on a module that declares no functions.
+    NothingDeclared { module: String },
     /// A bug: should never reach a user.
     Internal { message: String },
 }
@@ -289,6 +293,8 @@ impl PlWasmError {
             | NotStrict
             | UnsupportedKind { .. }
             | TypeNeedsAbi1 { .. }
+            | BadDeclaration { .. }
+            | NothingDeclared { .. }
             | AbiExportMissing { .. }
             | InitialMemoryTooLarge { .. } => SqlState::InvalidFunctionDefinition,
             FuelExhausted { .. }
@@ -441,6 +447,16 @@ impl PlWasmError {
                 format!("wasm function \"{function}\" returned invalid text"),
                 Some(format!("{what}.")),
                 None,
+            ),
+            BadDeclaration { message } => (
+                format!("{module_phrase} declares an invalid SQL signature"),
+                Some(format!("In its plwasm.signatures section: {message}.")),
+                None,
+            ),
+            NothingDeclared { module } => (
+                format!("wasm module \"{module}\" declares no SQL functions"),
+                Some("The module has no plwasm.signatures section.".into()),
+                Some("Build it with the plwasm-guest Rust crate, or create its functions with CREATE FUNCTION ... AS 'module:export'.".into()),
             ),
             ArrayHasNulls { position } => (
                 format!("array argument {position} of wasm function \"{function}\" contains NULL elements"),

@@ -246,3 +246,43 @@ fn revoke_module(module: &str, role: &str) {
 fn module_exports(wasm: &[u8]) -> Option<Vec<String>> {
     cache::describe_exports(wasm)
 }
+
+/// PostgreSQL's own identifier quoting (adds quotes only where needed).
+fn quote_identifier(name: &str) -> String {
+    let cstring = std::ffi::CString::new(name).unwrap_or_else(|_| pgrx::error!("identifier contains a NUL byte"));
+    // SAFETY: quote_identifier reads a NUL-terminated string and returns either it or a new
+    // palloc'd one; we copy the result before the CString is dropped.
+    unsafe { std::ffi::CStr::from_ptr(pg_sys::quote_identifier(cstring.as_ptr())).to_string_lossy().into_owned() }
+}
+
+/// `plwasm.create_functions(module, schema => NULL)`: creates (or replaces) every SQL function
+/// the module declares in its `plwasm.signatures` section (the Rust guest SDK writes it), in
+/// `schema` or the current schema. Runs as the caller, so USAGE on the module and CREATE on
+/// the schema are checked as for CREATE FUNCTION. Returns the functions created.
+#[pg_extern(volatile, parallel_unsafe)]
+fn create_functions(module: &str, schema: default!(Option<&str>, "NULL")) -> SetOfIterator<'static, String> {
+    let Some(stored) = fetch(module, true).or_raise_module(module) else {
+        raise_for_module(&PlWasmError::ModuleNotFound { module: module.into() }, module)
+    };
+    if !stored.usable {
+        raise_for_module(&PlWasmError::ModulePermissionDenied { module: module.into() }, module);
+    }
+    let wasm = stored.wasm.unwrap_or_default();
+    let mut declared = plwasm_core::declared::declared_functions(&wasm).or_raise_module(module);
+    declared.sort_by(|a, b| a.identity().cmp(&b.identity()));
+    if declared.is_empty() {
+        raise_for_module(&PlWasmError::NothingDeclared { module: module.into() }, module);
+    }
+    let schema = schema.map(quote_identifier);
+    let mut created = Vec::with_capacity(declared.len());
+    for function in &declared {
+        let body = format!("{module}:{}", function.export);
+        let statement = function.create_statement(schema.as_deref(), &body, quote_identifier);
+        Spi::run(&statement).unwrap_or_else(|err| pgrx::error!("could not create {}: {err}", function.identity()));
+        created.push(match &schema {
+            Some(schema) => format!("{schema}.{}", function.identity()),
+            None => function.identity(),
+        });
+    }
+    SetOfIterator::new(created)
+}

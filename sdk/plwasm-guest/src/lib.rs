@@ -1,0 +1,399 @@
+//! Write plwasm SQL functions as plain Rust, built for `wasm32-unknown-unknown`.
+//!
+//! ```ignore
+//! use plwasm_guest::{export, Error};
+//!
+//! #[export]
+//! fn slugify(s: &str) -> String { /* ... */ }
+//!
+//! #[export]
+//! fn dot(a: &[f64], b: &[f64]) -> Result<f64, Error> {
+//!     if a.len() != b.len() {
+//!         return Err(Error::invalid_parameter("vectors differ in length"));
+//!     }
+//!     Ok(a.iter().zip(b).map(|(x, y)| x * y).sum())
+//! }
+//! ```
+//!
+//! Then, in SQL: `SELECT plwasm.install_module('vec', ...)` and
+//! `SELECT plwasm.create_functions('vec')`, which creates every exported function with the
+//! SQL signature the attribute recorded.
+//!
+//! This crate implements plwasm's ABI 1 (`docs/abi.md`): it exports `plwasm_abi_v1`,
+//! `plwasm_alloc` and the frame wrappers; user code needs no `unsafe`. Types:
+//!
+//! | Rust | SQL |
+//! |---|---|
+//! | `bool`, `i16`, `i32`, `i64`, `f32`, `f64` | boolean, smallint, integer, bigint, real, double precision |
+//! | `&str`, `String` | text |
+//! | `&[u8]`, `Vec<u8>` | bytea |
+//! | `&[i32]`, `&[i64]`, `&[f32]`, `&[f64]` (or `Vec`) | integer[], bigint[], real[], double precision[] |
+//! | `Jsonb<&str>`, `Jsonb<String>` | jsonb, as JSON text |
+//! | [`Date`], [`Timestamp`], [`TimestampTz`] | date (days since 1970), timestamp/timestamptz (µs since 1970) |
+//! | `Option<T>` | T, NULL as `None` |
+//! | `Result<T, Error>` (results) | T, or an ERROR |
+//! | `()` (results) | void |
+
+pub use plwasm_guest_macros::export;
+
+use std::any::Any;
+use std::cell::RefCell;
+
+/// A `date`: days since 1970-01-01 (`i32::MIN`/`i32::MAX` are -infinity/infinity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(pub i32);
+
+/// A `timestamp`: microseconds since 1970-01-01 00:00:00 (`i64::MIN`/`MAX` are ±infinity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+/// A `timestamptz`: microseconds since 1970-01-01 00:00:00 UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimestampTz(pub i64);
+
+/// A `jsonb` value as JSON text: `Jsonb<&str>` as an argument, `Jsonb<String>` as a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jsonb<T>(pub T);
+
+/// An SQL error the function raises: a SQLSTATE and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    sqlstate: [u8; 5],
+    message: String,
+}
+
+impl Error {
+    /// An error with SQLSTATE `sqlstate` (five digits or upper-case letters; classes the server
+    /// reserves, such as XX or 57, become 38000).
+    pub fn new(sqlstate: &str, message: impl Into<String>) -> Error {
+        let mut code = *b"38000";
+        if sqlstate.len() == 5 {
+            code.copy_from_slice(sqlstate.as_bytes());
+        }
+        Error { sqlstate: code, message: message.into() }
+    }
+
+    /// 22023 invalid_parameter_value.
+    pub fn invalid_parameter(message: impl Into<String>) -> Error {
+        Error::new("22023", message)
+    }
+
+    /// 22P02 invalid_text_representation: input that does not parse.
+    pub fn invalid_input(message: impl Into<String>) -> Error {
+        Error::new("22P02", message)
+    }
+
+    /// P0001 raise_exception, as PL/pgSQL's plain RAISE EXCEPTION.
+    pub fn raise_exception(message: impl Into<String>) -> Error {
+        Error::new("P0001", message)
+    }
+
+    /// Ends the call with this error.
+    pub fn raise(self) -> ! {
+        host::raise(&self.sqlstate, &self.message)
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, String::from_utf8_lossy(&self.sqlstate))
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Sends a NOTICE to the client once the call returns.
+pub fn notice(message: &str) {
+    host::log(3, message)
+}
+
+/// Sends a WARNING to the client once the call returns.
+pub fn warning(message: &str) {
+    host::log(4, message)
+}
+
+/// Sends an INFO message to the client once the call returns.
+pub fn info(message: &str) {
+    host::log(2, message)
+}
+
+/// Writes a LOG line to the server log once the call returns.
+pub fn log(message: &str) {
+    host::log(1, message)
+}
+
+/// The host functions, and stand-ins for builds that are not wasm (so `cargo test` of a guest
+/// crate runs its plain Rust logic natively).
+mod host {
+    #[cfg(target_arch = "wasm32")]
+    mod imports {
+        #[link(wasm_import_module = "plwasm")]
+        extern "C" {
+            pub fn raise(sqlstate: *const u8, message: *const u8, message_len: usize);
+            pub fn log(level: i32, message: *const u8, message_len: usize);
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn raise(sqlstate: &[u8; 5], message: &str) -> ! {
+        // SAFETY: both pointers and the length describe live memory of this module; the host
+        // reads them and ends the call, so control never comes back.
+        unsafe { imports::raise(sqlstate.as_ptr(), message.as_ptr(), message.len()) };
+        unreachable!("plwasm.raise returned")
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn log(level: i32, message: &str) {
+        // SAFETY: the host copies `message_len` bytes at `message` before returning.
+        unsafe { imports::log(level, message.as_ptr(), message.len()) }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn raise(sqlstate: &[u8; 5], message: &str) -> ! {
+        panic!("{}: {message}", String::from_utf8_lossy(sqlstate))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn log(level: i32, message: &str) {
+        eprintln!("plwasm log level {level}: {message}")
+    }
+}
+
+/// The ABI 1 declaration: a module that exports this name targets ABI 1.
+#[no_mangle]
+pub extern "C" fn plwasm_abi_v1() {}
+
+/// The allocator the host uses for argument buffers: 8-aligned, 0 on failure.
+#[no_mangle]
+pub extern "C" fn plwasm_alloc(size: i32) -> i32 {
+    let Ok(layout) = std::alloc::Layout::from_size_align((size as u32 as usize).max(1), 8) else { return 0 };
+    // SAFETY: the layout has a non-zero size. The block is handed to the host for good.
+    unsafe { std::alloc::alloc(layout) as usize as i32 }
+}
+
+thread_local! {
+    /// The last result's storage, kept until the next call so the host can copy it out.
+    static HELD: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+/// Plumbing for `#[export]`; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    use super::*;
+
+    /// One frame slot: see docs/abi.md.
+    #[repr(C)]
+    pub struct Slot {
+        pub flags: u32,
+        pub len: u32,
+        pub value: u64,
+    }
+
+    const NULL: u32 = 1;
+
+    /// Why an argument could not be read.
+    pub enum Missing {
+        /// A NULL for a non-`Option` argument: the result is NULL.
+        Null,
+    }
+
+    impl Missing {
+        pub fn into_result(self, result: &mut Slot) {
+            result.flags = NULL;
+        }
+    }
+
+    /// Runs one exported call on the frame at `frame` with `nargs` arguments.
+    pub fn call(frame: u32, nargs: usize, body: impl FnOnce(&[Slot], &mut Slot)) {
+        install_panic_hook();
+        HELD.with(|held| held.borrow_mut().take());
+        // SAFETY: the host wrote nargs + 1 slots at `frame`, 8-aligned, inside this module's
+        // memory, and nothing else refers to them during the call.
+        let slots = unsafe { std::slice::from_raw_parts_mut(frame as usize as *mut Slot, nargs + 1) };
+        let (args, result) = slots.split_at_mut(nargs);
+        body(args, &mut result[0]);
+    }
+
+    fn install_panic_hook() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            std::panic::set_hook(Box::new(|info| {
+                Error::new("38000", format!("wasm function panicked: {info}")).raise();
+            }))
+        });
+    }
+
+    /// Reads an argument from its slot.
+    pub trait FromSlot<'a>: Sized {
+        fn from_slot(slot: &'a Slot) -> Result<Self, Missing>;
+    }
+
+    /// Writes a result into the result slot.
+    pub trait IntoSlot {
+        fn into_slot(self, slot: &mut Slot);
+    }
+
+    fn present(slot: &Slot) -> Result<&Slot, Missing> {
+        if slot.flags & NULL != 0 {
+            Err(Missing::Null)
+        } else {
+            Ok(slot)
+        }
+    }
+
+    /// The `len` items of type `T` the slot points at.
+    fn items<T>(slot: &Slot) -> &[T] {
+        if slot.len == 0 {
+            return &[];
+        }
+        // SAFETY: the host placed `len` items of T at `value`, aligned to 8, inside this
+        // module's memory, valid and unaliased for the whole call.
+        unsafe { std::slice::from_raw_parts(slot.value as usize as *const T, slot.len as usize) }
+    }
+
+    macro_rules! fixed {
+        ($($t:ty => |$v:ident| $read:expr, |$w:ident| $write:expr;)*) => {$(
+            impl<'a> FromSlot<'a> for $t {
+                fn from_slot(slot: &'a Slot) -> Result<Self, Missing> {
+                    let $v = present(slot)?.value;
+                    Ok($read)
+                }
+            }
+            impl IntoSlot for $t {
+                fn into_slot(self, slot: &mut Slot) {
+                    let $w = self;
+                    slot.value = $write;
+                }
+            }
+        )*};
+    }
+
+    fixed! {
+        bool => |v| v != 0, |x| x as u64;
+        i16 => |v| v as i16, |x| x as i64 as u64;
+        i32 => |v| v as i32, |x| x as i64 as u64;
+        i64 => |v| v as i64, |x| x as u64;
+        f32 => |v| f32::from_bits(v as u32), |x| x.to_bits() as u64;
+        f64 => |v| f64::from_bits(v), |x| x.to_bits();
+        Date => |v| Date(v as i32), |x| x.0 as i64 as u64;
+        Timestamp => |v| Timestamp(v as i64), |x| x.0 as u64;
+        TimestampTz => |v| TimestampTz(v as i64), |x| x.0 as u64;
+    }
+
+    impl<'a> FromSlot<'a> for &'a str {
+        fn from_slot(slot: &'a Slot) -> Result<Self, Missing> {
+            let bytes = items::<u8>(present(slot)?);
+            // The host passes text as checked UTF-8; a lossy fallback keeps this free of UB.
+            Ok(std::str::from_utf8(bytes).unwrap_or("\u{FFFD}"))
+        }
+    }
+
+    impl<'a> FromSlot<'a> for String {
+        fn from_slot(slot: &'a Slot) -> Result<Self, Missing> {
+            <&str>::from_slot(slot).map(str::to_owned)
+        }
+    }
+
+    impl<'a> FromSlot<'a> for Jsonb<&'a str> {
+        fn from_slot(slot: &'a Slot) -> Result<Self, Missing> {
+            <&str>::from_slot(slot).map(Jsonb)
+        }
+    }
+
+    impl<'a> FromSlot<'a> for Jsonb<String> {
+        fn from_slot(slot: &'a Slot) -> Result<Self, Missing> {
+            String::from_slot(slot).map(Jsonb)
+        }
+    }
+
+    macro_rules! slices {
+        ($($t:ty),*) => {$(
+            impl<'a> FromSlot<'a> for &'a [$t] {
+                fn from_slot(slot: &'a Slot) -> Result<Self, Missing> {
+                    Ok(items::<$t>(present(slot)?))
+                }
+            }
+            impl<'a> FromSlot<'a> for Vec<$t> {
+                fn from_slot(slot: &'a Slot) -> Result<Self, Missing> {
+                    Ok(items::<$t>(present(slot)?).to_vec())
+                }
+            }
+            impl IntoSlot for Vec<$t> {
+                fn into_slot(self, slot: &mut Slot) {
+                    hold(self, slot, |v| (v.as_ptr() as usize, v.len()));
+                }
+            }
+            impl IntoSlot for &'static [$t] {
+                fn into_slot(self, slot: &mut Slot) {
+                    set(slot, self.as_ptr() as usize, self.len());
+                }
+            }
+        )*};
+    }
+
+    slices!(u8, i32, i64, f32, f64);
+
+    fn set(slot: &mut Slot, address: usize, len: usize) {
+        slot.flags = 0;
+        slot.len = len as u32;
+        slot.value = address as u64;
+    }
+
+    /// Keeps `value` alive until the next call and points the slot at its contents.
+    fn hold<T: Any>(value: T, slot: &mut Slot, view: impl FnOnce(&T) -> (usize, usize)) {
+        let boxed = Box::new(value);
+        let (address, len) = view(&boxed);
+        set(slot, address, len);
+        HELD.with(|held| *held.borrow_mut() = Some(boxed));
+    }
+
+    impl IntoSlot for String {
+        fn into_slot(self, slot: &mut Slot) {
+            hold(self, slot, |s| (s.as_ptr() as usize, s.len()));
+        }
+    }
+
+    impl IntoSlot for &'static str {
+        fn into_slot(self, slot: &mut Slot) {
+            set(slot, self.as_ptr() as usize, self.len());
+        }
+    }
+
+    impl IntoSlot for Jsonb<String> {
+        fn into_slot(self, slot: &mut Slot) {
+            self.0.into_slot(slot)
+        }
+    }
+
+    impl IntoSlot for () {
+        fn into_slot(self, _slot: &mut Slot) {}
+    }
+
+    impl<T: IntoSlot> IntoSlot for Option<T> {
+        fn into_slot(self, slot: &mut Slot) {
+            match self {
+                Some(value) => value.into_slot(slot),
+                None => slot.flags = NULL,
+            }
+        }
+    }
+
+    impl<T: IntoSlot> IntoSlot for Result<T, Error> {
+        fn into_slot(self, slot: &mut Slot) {
+            match self {
+                Ok(value) => value.into_slot(slot),
+                Err(err) => err.raise(),
+            }
+        }
+    }
+
+    impl<'a, T: FromSlot<'a>> FromSlot<'a> for Option<T> {
+        fn from_slot(slot: &'a Slot) -> Result<Self, Missing> {
+            if slot.flags & NULL != 0 {
+                Ok(None)
+            } else {
+                T::from_slot(slot).map(Some)
+            }
+        }
+    }
+}
