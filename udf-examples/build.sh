@@ -24,14 +24,19 @@ cp "$rust_out/json_rust.wasm" "$out/json_tools.wasm"
 
 echo "udf-examples: c"
 clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -o "$out/numeric_c.wasm" "$here/numeric-c/numeric.c"
+clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -o "$out/text_c.wasm" "$here/text-c/text.c"
 
 echo "udf-examples: assemblyscript"
 (cd "$here/numeric-as" && { [ -x node_modules/.bin/asc ] || npm ci --silent --no-audit --no-fund; } && npm run -s build)
 cp "$here/numeric-as/build/numeric_as.wasm" "$out/"
+(cd "$here/text-as" && ../numeric-as/node_modules/.bin/asc assembly/index.ts -O3 --runtime stub --use abort= \
+    -o "$out/text_as.wasm")
 
 echo "udf-examples: zig"
 (cd "$here/numeric-zig" && python3 -m ziglang build-exe numeric.zig -target wasm32-freestanding -fno-entry -rdynamic \
     -O ReleaseSmall -femit-bin="$out/numeric_zig.wasm")
+(cd "$here/text-zig" && python3 -m ziglang build-exe text.zig -target wasm32-freestanding -fno-entry -rdynamic \
+    -O ReleaseSmall -femit-bin="$out/text_zig.wasm")
 rm -f "$out"/*.o
 
 ls -l "$out"/*.wasm

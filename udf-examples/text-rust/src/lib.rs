@@ -91,7 +91,12 @@ fn url_host(url: &str) -> Option<String> {
     let rest = url.trim().split_once("://").map_or(url.trim(), |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next()?;
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    let host = host_port.split(':').next()?.to_lowercase();
+    let (host, port) = host_port.split_once(':').unwrap_or((host_port, "0"));
+    // `mailto:x` and the like have no authority: a port must be digits.
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let host = host.to_lowercase();
     let host = host.strip_prefix("www.").unwrap_or(&host).to_string();
     (!host.is_empty()).then_some(host)
 }
