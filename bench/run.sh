@@ -5,6 +5,8 @@ source "$(dirname "$0")/../scripts/common.sh"
 cd "$ROOT"
 "$ROOT/scripts/setup.sh"
 "$ROOT/scripts/install.sh" >/dev/null
+log "building the example modules"
+"$ROOT/udf-examples/build.sh" >/dev/null
 log "building the C comparison function"
 make -s -C bench/c_add_one PG_CONFIG="$PG_CONFIG" install >/dev/null
 "$ROOT/scripts/pg.sh" start
@@ -21,6 +23,9 @@ tmp="$(mktemp)"
     echo
     log "scalar functions" >&2
     python3 bench/scalar.py "$@"
+    echo
+    log "text and array functions" >&2
+    python3 bench/varlena.py
     echo
     echo "### Metering: wasmtime call cost with and without fuel and epoch interruption"
     echo

@@ -39,30 +39,16 @@ pub const MAX_VALUE_BYTES: u64 = 0x3FFF_FFFF - 4;
 /// The smallest argument buffer plwasm asks for; it doubles when a call needs more.
 pub const MIN_ARG_BUFFER: usize = 4096;
 
-/// One argument, as the extension hands it over (after detoasting).
-#[derive(Debug, Clone, Copy)]
-pub enum ArgValue<'a> {
-    Null,
-    /// A fixed-width value's Datum bits.
-    Fixed(u64),
-    /// Text (UTF-8), bytea or jsonb text.
-    Bytes(&'a [u8]),
-    /// Array elements as contiguous little-endian bytes (no NULLs), `count` of them.
-    Array {
-        bytes: &'a [u8],
-        count: usize,
-    },
-}
-
-/// The result, borrowed from guest memory until the caller has copied it.
+/// A value crossing the boundary: an argument as the extension hands it over (after
+/// detoasting), or a result borrowed from guest memory until the caller has copied it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ResultValue<'a> {
+pub enum Value<'a> {
     Null,
-    /// Datum bits of a fixed-width result (0 for void).
+    /// A fixed-width value's Datum bits (0 for a void result).
     Fixed(u64),
-    /// Text (checked UTF-8 without NUL), bytea or jsonb text.
+    /// Text (UTF-8; checked, without NUL, when it is a result), bytea or jsonb text.
     Bytes(&'a [u8]),
-    /// `count` elements, little-endian, `bytes.len() == count * element size`.
+    /// `count` array elements as contiguous little-endian bytes, no NULLs.
     Array {
         bytes: &'a [u8],
         count: usize,
@@ -83,17 +69,17 @@ fn align8(n: usize) -> usize {
 }
 
 /// Lays out the frame for `args`: slots first, then each payload 8-aligned.
-pub fn layout(args: &[ArgValue<'_>]) -> FrameLayout {
+pub fn layout(args: &[Value<'_>]) -> FrameLayout {
     let mut total = SLOT_SIZE * (args.len() + 1);
     let mut offsets = Vec::with_capacity(args.len());
     for arg in args {
         match arg {
-            ArgValue::Bytes(bytes) | ArgValue::Array { bytes, .. } => {
+            Value::Bytes(bytes) | Value::Array { bytes, .. } => {
                 offsets.push(total);
                 // Saturating: a sum past usize is refused as too large by the caller.
                 total = align8(total.saturating_add(bytes.len()));
             }
-            ArgValue::Null | ArgValue::Fixed(_) => offsets.push(0),
+            Value::Null | Value::Fixed(_) => offsets.push(0),
         }
     }
     FrameLayout { total, offsets }
@@ -129,7 +115,7 @@ pub fn write_frame(
     memory: &mut [u8],
     frame: usize,
     signature: &SqlSignature,
-    args: &[ArgValue<'_>],
+    args: &[Value<'_>],
     layout: &FrameLayout,
 ) -> Result<()> {
     if frame.checked_add(layout.total).is_none_or(|end| end > memory.len()) {
@@ -138,16 +124,16 @@ pub fn write_frame(
     for (i, ((arg, ty), offset)) in args.iter().zip(&signature.args).zip(&layout.offsets).enumerate() {
         let slot = frame + SLOT_SIZE * i;
         match (*arg, ty.passing()) {
-            (ArgValue::Null, _) => write_slot(memory, slot, FLAG_NULL, 0, 0),
-            (ArgValue::Fixed(bits), Passing::Fixed(wasm)) => {
+            (Value::Null, _) => write_slot(memory, slot, FLAG_NULL, 0, 0),
+            (Value::Fixed(bits), Passing::Fixed(wasm)) => {
                 write_slot(memory, slot, 0, 0, fixed_to_slot(wasm, ty.datum_to_wasm(bits)?))
             }
-            (ArgValue::Bytes(bytes), Passing::Bytes { .. }) => {
+            (Value::Bytes(bytes), Passing::Bytes { .. }) => {
                 let at = frame + offset;
                 memory[at..at + bytes.len()].copy_from_slice(bytes);
                 write_slot(memory, slot, 0, bytes.len() as u32, at as u64);
             }
-            (ArgValue::Array { bytes, count }, Passing::Array(_)) => {
+            (Value::Array { bytes, count }, Passing::Array(_)) => {
                 let at = frame + offset;
                 memory[at..at + bytes.len()].copy_from_slice(bytes);
                 write_slot(memory, slot, 0, count as u32, at as u64);
@@ -171,7 +157,7 @@ fn element_size(ty: WasmType) -> u64 {
 }
 
 /// Reads and checks the result slot at `slot` for a result of type `ret`.
-pub fn read_result(memory: &[u8], slot: usize, ret: SqlType) -> Result<ResultValue<'_>> {
+pub fn read_result(memory: &[u8], slot: usize, ret: SqlType) -> Result<Value<'_>> {
     let Some(raw) = slot.checked_add(SLOT_SIZE).and_then(|end| memory.get(slot..end)) else {
         return Err(PlWasmError::Internal { message: "result slot outside guest memory".into() });
     };
@@ -179,24 +165,24 @@ pub fn read_result(memory: &[u8], slot: usize, ret: SqlType) -> Result<ResultVal
     let len = u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")) as u64;
     let value = u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
     if ret == SqlType::Void {
-        return Ok(ResultValue::Fixed(0));
+        return Ok(Value::Fixed(0));
     }
     if flags & FLAG_NULL != 0 {
-        return Ok(ResultValue::Null);
+        return Ok(Value::Null);
     }
     match ret.passing() {
-        Passing::Nothing => Ok(ResultValue::Fixed(0)),
-        Passing::Fixed(wasm) => Ok(ResultValue::Fixed(ret.wasm_to_datum(slot_to_fixed(wasm, value))?)),
+        Passing::Nothing => Ok(Value::Fixed(0)),
+        Passing::Fixed(wasm) => Ok(Value::Fixed(ret.wasm_to_datum(slot_to_fixed(wasm, value))?)),
         Passing::Bytes { utf8 } => {
             let bytes = guest_range(memory, value, len, 1, ret)?;
             if utf8 {
                 check_text(bytes)?;
             }
-            Ok(ResultValue::Bytes(bytes))
+            Ok(Value::Bytes(bytes))
         }
         Passing::Array(element) => {
             let bytes = guest_range(memory, value, len, element_size(element), ret)?;
-            Ok(ResultValue::Array { bytes, count: len as usize })
+            Ok(Value::Array { bytes, count: len as usize })
         }
     }
 }
@@ -228,7 +214,9 @@ pub fn check_text(bytes: &[u8]) -> Result<()> {
             what: format!("Byte {} of {} is not valid UTF-8", err.valid_up_to(), bytes.len()),
         });
     }
-    if let Some(at) = bytes.iter().position(|b| *b == 0) {
+    // `contains` on bytes is memchr; find the position only for the message.
+    if bytes.contains(&0) {
+        let at = bytes.iter().position(|b| *b == 0).unwrap_or(0);
         return Err(PlWasmError::InvalidText { what: format!("Byte {at} of {} is a NUL byte", bytes.len()) });
     }
     Ok(())
@@ -244,7 +232,7 @@ mod tests {
 
     #[test]
     fn frames_put_slots_first_and_payloads_8_aligned() {
-        let args = [ArgValue::Bytes(b"abc"), ArgValue::Null, ArgValue::Array { bytes: &[0u8; 16], count: 2 }];
+        let args = [Value::Bytes(b"abc"), Value::Null, Value::Array { bytes: &[0u8; 16], count: 2 }];
         let l = layout(&args);
         assert_eq!(l.offsets, vec![64, 0, 72]);
         assert_eq!(l.total, 88);
@@ -264,7 +252,7 @@ mod tests {
     fn fixed_values_use_abi0_conversions() {
         let mut memory = vec![0u8; 64];
         let s = sig(&[SqlType::Int4], SqlType::Int2);
-        let args = [ArgValue::Fixed((-2i64) as u64)];
+        let args = [Value::Fixed((-2i64) as u64)];
         write_frame(&mut memory, 0, &s, &args, &layout(&args)).unwrap();
         assert_eq!(u64::from_le_bytes(memory[8..16].try_into().unwrap()), (-2i64) as u64);
         memory[24..32].copy_from_slice(&40_000u64.to_le_bytes());
@@ -281,8 +269,8 @@ mod tests {
     #[test]
     fn results_are_bounds_checked() {
         let m = result_memory(0, 5, 32);
-        assert_eq!(read_result(&m, 0, SqlType::Text).unwrap(), ResultValue::Bytes(b"hello"));
-        assert_eq!(read_result(&result_memory(FLAG_NULL, 9, 9999), 0, SqlType::Text).unwrap(), ResultValue::Null);
+        assert_eq!(read_result(&m, 0, SqlType::Text).unwrap(), Value::Bytes(b"hello"));
+        assert_eq!(read_result(&result_memory(FLAG_NULL, 9, 9999), 0, SqlType::Text).unwrap(), Value::Null);
         // One byte past the end, a huge address, an address that wraps.
         for (len, addr) in [(33u32, 32u64), (1, 1 << 40), (8, u64::MAX - 3)] {
             let err = read_result(&result_memory(0, len, addr), 0, SqlType::Bytea).unwrap_err();

@@ -8,7 +8,7 @@ use wasmtime::{
     Engine, Func, Instance, Linker, Memory, Module, Store, Trap, TypedFunc, UpdateDeadline, Val, ValRaw, WasmBacktrace,
 };
 
-use crate::abi::{self, ArgValue, ResultValue, ALLOC_EXPORT, MEMORY_EXPORT, MIN_ARG_BUFFER, SLOT_SIZE};
+use crate::abi::{self, Value, ALLOC_EXPORT, MEMORY_EXPORT, MIN_ARG_BUFFER, SLOT_SIZE};
 use crate::error::{PlWasmError, Result, TrapKind};
 use crate::host::{self, LogQueue};
 use crate::limits::{CallLimits, GuestLimiter};
@@ -116,9 +116,9 @@ impl Sandbox {
     pub fn call_frame<R>(
         &mut self,
         signature: &SqlSignature,
-        args: &[ArgValue<'_>],
+        args: &[Value<'_>],
         limits: CallLimits,
-        finish: impl FnOnce(ResultValue<'_>) -> R,
+        finish: impl FnOnce(Value<'_>) -> R,
     ) -> Result<R> {
         self.arm(limits)?;
         self.store.data_mut().logs = LogQueue::default();
@@ -128,9 +128,10 @@ impl Sandbox {
         }
         let frame = self.argument_buffer(layout.total, limits.max_memory)?;
         let frames = self.frames.as_ref().ok_or_else(|| PlWasmError::Internal { message: "not ABI 1".into() })?;
-        let (memory, entry) = (frames.memory, frames.entry.clone());
+        let memory = frames.memory;
         abi::write_frame(memory.data_mut(&mut self.store), frame, signature, args, &layout)?;
-        if let Err(err) = entry.call(&mut self.store, frame as i32) {
+        // Borrow the typed function in place: cloning one clones its registered type.
+        if let Err(err) = frames.entry.call(&mut self.store, frame as i32) {
             return Err(self.classify_call_error(err));
         }
         let result_slot = frame + SLOT_SIZE * args.len();
@@ -151,9 +152,8 @@ impl Sandbox {
         // the memory limit keeps the rounding from failing a call whose exact size would fit.
         let rounded = needed.max(MIN_ARG_BUFFER).checked_next_power_of_two().unwrap_or(needed);
         let size = rounded.min(max_memory / 4).max(needed);
-        let alloc = frames.alloc.clone();
         let memory = frames.memory;
-        let address = match alloc.call(&mut self.store, size as i32) {
+        let address = match frames.alloc.call(&mut self.store, size as i32) {
             Ok(address) => address as u32 as usize,
             Err(err) => return Err(self.classify_call_error(err)),
         };

@@ -1,6 +1,6 @@
 //! ABI 1 against real wasmtime: frames, NULLs, arrays, guest raise/log, and hostile guests.
 
-use plwasm_core::abi::{ArgValue, ResultValue};
+use plwasm_core::abi::Value;
 use plwasm_core::engine::{new_engine, EngineSettings};
 use plwasm_core::error::{PlWasmError, SqlState};
 use plwasm_core::host::{LogLevel, MAX_LOG_MESSAGES};
@@ -83,11 +83,11 @@ fn guest(engine: &Engine, export: &str, signature: &SqlSignature, limits: CallLi
 }
 
 /// Calls and copies the result out (as the extension does).
-fn call(sb: &mut Sandbox, s: &SqlSignature, args: &[ArgValue<'_>]) -> Result<Option<Vec<u8>>, PlWasmError> {
+fn call(sb: &mut Sandbox, s: &SqlSignature, args: &[Value<'_>]) -> Result<Option<Vec<u8>>, PlWasmError> {
     sb.call_frame(s, args, LIMITS, |result| match result {
-        ResultValue::Null => None,
-        ResultValue::Fixed(bits) => Some(bits.to_le_bytes().to_vec()),
-        ResultValue::Bytes(bytes) | ResultValue::Array { bytes, .. } => Some(bytes.to_vec()),
+        Value::Null => None,
+        Value::Fixed(bits) => Some(bits.to_le_bytes().to_vec()),
+        Value::Bytes(bytes) | Value::Array { bytes, .. } => Some(bytes.to_vec()),
     })
 }
 
@@ -96,13 +96,13 @@ fn text_and_bytes_round_trip() {
     let engine = engine();
     let s = sig(&[SqlType::Text], SqlType::Text);
     let mut sb = guest(&engine, "echo", &s, LIMITS);
-    assert_eq!(call(&mut sb, &s, &[ArgValue::Bytes("grüße".as_bytes())]).unwrap().unwrap(), "grüße".as_bytes());
-    assert_eq!(call(&mut sb, &s, &[ArgValue::Bytes(b"")]).unwrap().unwrap(), b"");
+    assert_eq!(call(&mut sb, &s, &[Value::Bytes("grüße".as_bytes())]).unwrap().unwrap(), "grüße".as_bytes());
+    assert_eq!(call(&mut sb, &s, &[Value::Bytes(b"")]).unwrap().unwrap(), b"");
     // A NULL argument echoes back as a NULL result.
-    assert_eq!(call(&mut sb, &s, &[ArgValue::Null]).unwrap(), None);
+    assert_eq!(call(&mut sb, &s, &[Value::Null]).unwrap(), None);
     // A large argument makes the host ask for a larger buffer; memory grows past one page.
     let big = vec![b'x'; 300_000];
-    assert_eq!(call(&mut sb, &s, &[ArgValue::Bytes(&big)]).unwrap().unwrap(), big);
+    assert_eq!(call(&mut sb, &s, &[Value::Bytes(&big)]).unwrap().unwrap(), big);
 }
 
 #[test]
@@ -110,8 +110,8 @@ fn nulls_are_flagged() {
     let engine = engine();
     let s = sig(&[SqlType::Int4], SqlType::Bool);
     let mut sb = guest(&engine, "is_null", &s, LIMITS);
-    assert_eq!(call(&mut sb, &s, &[ArgValue::Null]).unwrap().unwrap()[0], 1);
-    assert_eq!(call(&mut sb, &s, &[ArgValue::Fixed(7)]).unwrap().unwrap()[0], 0);
+    assert_eq!(call(&mut sb, &s, &[Value::Null]).unwrap().unwrap()[0], 1);
+    assert_eq!(call(&mut sb, &s, &[Value::Fixed(7)]).unwrap().unwrap()[0], 0);
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn float8_arrays_arrive_aligned_and_in_order() {
     let mut sb = guest(&engine, "sum", &s, LIMITS);
     let values = [1.5f64, 2.25, -0.75];
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let out = call(&mut sb, &s, &[ArgValue::Array { bytes: &bytes, count: 3 }]).unwrap().unwrap();
+    let out = call(&mut sb, &s, &[Value::Array { bytes: &bytes, count: 3 }]).unwrap().unwrap();
     assert_eq!(f64::from_le_bytes(out.try_into().unwrap()), 3.0);
 }
 
@@ -129,15 +129,15 @@ fn float8_arrays_arrive_aligned_and_in_order() {
 fn guests_raise_errors_with_their_sqlstate() {
     let engine = engine();
     let s = sig(&[SqlType::Int4], SqlType::Int4);
-    let err = call(&mut guest(&engine, "fail", &s, LIMITS), &s, &[ArgValue::Fixed(0)]).unwrap_err();
+    let err = call(&mut guest(&engine, "fail", &s, LIMITS), &s, &[Value::Fixed(0)]).unwrap_err();
     assert_eq!(
         err,
         PlWasmError::GuestRaised { sqlstate: SqlState::Guest(*b"22023"), message: "bad input".into(), refused: None }
     );
-    let err = call(&mut guest(&engine, "fail_reserved", &s, LIMITS), &s, &[ArgValue::Fixed(0)]).unwrap_err();
+    let err = call(&mut guest(&engine, "fail_reserved", &s, LIMITS), &s, &[Value::Fixed(0)]).unwrap_err();
     assert_eq!(err.sqlstate().code(), "38000");
     assert!(matches!(err, PlWasmError::GuestRaised { refused: Some(ref why), .. } if why.contains("XX000")));
-    let err = call(&mut guest(&engine, "fail_oob", &s, LIMITS), &s, &[ArgValue::Fixed(0)]).unwrap_err();
+    let err = call(&mut guest(&engine, "fail_oob", &s, LIMITS), &s, &[Value::Fixed(0)]).unwrap_err();
     assert!(matches!(err, PlWasmError::AbiViolation { .. }), "{err:?}");
 }
 
@@ -146,14 +146,14 @@ fn logs_are_queued_and_capped() {
     let engine = engine();
     let s = sig(&[SqlType::Int4], SqlType::Int4);
     let mut sb = guest(&engine, "chatty", &s, LIMITS);
-    assert_eq!(call(&mut sb, &s, &[ArgValue::Fixed(2)]).unwrap(), None);
+    assert_eq!(call(&mut sb, &s, &[Value::Fixed(2)]).unwrap(), None);
     let logs = sb.take_logs();
     assert_eq!(logs.messages, vec![(LogLevel::Notice, "bad input".to_string()); 2]);
     assert!(!sb.has_logs());
-    call(&mut sb, &s, &[ArgValue::Fixed(MAX_LOG_MESSAGES as u64 + 5)]).unwrap();
+    call(&mut sb, &s, &[Value::Fixed(MAX_LOG_MESSAGES as u64 + 5)]).unwrap();
     let logs = sb.take_logs();
     assert_eq!((logs.messages.len(), logs.dropped), (MAX_LOG_MESSAGES, 5));
-    let err = call(&mut guest(&engine, "bad_level", &s, LIMITS), &s, &[ArgValue::Fixed(0)]).unwrap_err();
+    let err = call(&mut guest(&engine, "bad_level", &s, LIMITS), &s, &[Value::Fixed(0)]).unwrap_err();
     assert!(matches!(err, PlWasmError::AbiViolation { .. }));
 }
 
@@ -161,16 +161,16 @@ fn logs_are_queued_and_capped() {
 fn hostile_results_are_refused() {
     let engine = engine();
     let s = sig(&[SqlType::Int4], SqlType::Text);
-    let err = call(&mut guest(&engine, "oob", &s, LIMITS), &s, &[ArgValue::Fixed(0)]).unwrap_err();
+    let err = call(&mut guest(&engine, "oob", &s, LIMITS), &s, &[Value::Fixed(0)]).unwrap_err();
     assert_eq!(err.sqlstate().code(), "38000");
     assert!(err.to_string().contains("past the end of the module's 65536-byte memory"), "{err}");
-    let err = call(&mut guest(&engine, "huge", &s, LIMITS), &s, &[ArgValue::Fixed(0)]).unwrap_err();
+    let err = call(&mut guest(&engine, "huge", &s, LIMITS), &s, &[Value::Fixed(0)]).unwrap_err();
     assert!(matches!(err, PlWasmError::ResultTooLarge { .. }), "{err:?}");
-    let err = call(&mut guest(&engine, "not_utf8", &s, LIMITS), &s, &[ArgValue::Fixed(0)]).unwrap_err();
+    let err = call(&mut guest(&engine, "not_utf8", &s, LIMITS), &s, &[Value::Fixed(0)]).unwrap_err();
     assert_eq!(err.sqlstate().code(), "22021");
     // The same bytes are fine as bytea.
     let b = sig(&[SqlType::Int4], SqlType::Bytea);
-    let out = call(&mut guest(&engine, "not_utf8", &b, LIMITS), &b, &[ArgValue::Fixed(0)]).unwrap().unwrap();
+    let out = call(&mut guest(&engine, "not_utf8", &b, LIMITS), &b, &[Value::Fixed(0)]).unwrap().unwrap();
     assert_eq!(out, b"ok\xffno");
 }
 
@@ -181,10 +181,10 @@ fn oversized_arguments_are_refused_before_any_copy() {
     let s = sig(&[SqlType::Bytea], SqlType::Bytea);
     let mut sb = guest(&engine, "echo", &s, tight);
     let big = vec![0u8; 200_000];
-    let err = sb.call_frame(&s, &[ArgValue::Bytes(&big)], tight, |_| ()).unwrap_err();
+    let err = sb.call_frame(&s, &[Value::Bytes(&big)], tight, |_| ()).unwrap_err();
     assert!(matches!(err, PlWasmError::ArgumentsTooLarge { limit: 131072, .. }), "{err:?}");
     // Under the cap, but the guest's memory cannot grow enough: the memory limit, named.
     let medium = vec![0u8; 130_000];
-    let err = sb.call_frame(&s, &[ArgValue::Bytes(&medium)], tight, |_| ()).unwrap_err();
+    let err = sb.call_frame(&s, &[Value::Bytes(&medium)], tight, |_| ()).unwrap_err();
     assert!(matches!(err, PlWasmError::MemoryLimit { .. }), "{err:?}");
 }

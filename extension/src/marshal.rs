@@ -7,7 +7,7 @@
 use std::ffi::CStr;
 
 use pgrx::pg_sys::{self, Datum, NullableDatum};
-use plwasm_core::abi::{ArgValue, ResultValue};
+use plwasm_core::abi::Value;
 use plwasm_core::error::PlWasmError;
 use plwasm_core::types::SqlType;
 
@@ -18,8 +18,14 @@ const ARRAY_HEADER_1D: usize = 24;
 const MAX_ARRAY_ELEMENTS: usize = 0x3FFF_FFFF / std::mem::size_of::<Datum>();
 
 fn database_is_utf8() -> bool {
-    // SAFETY: reads the database encoding, set for the whole session; cannot fail.
-    unsafe { pg_sys::GetDatabaseEncoding() == pg_sys::pg_enc::PG_UTF8 as i32 }
+    thread_local! {
+        // A backend serves one database for its whole life, so its encoding never changes.
+        static UTF8: bool = {
+            // SAFETY: reads the database encoding, set at connection start; cannot fail.
+            unsafe { pg_sys::GetDatabaseEncoding() == pg_sys::pg_enc::PG_UTF8 as i32 }
+        };
+    }
+    UTF8.with(|utf8| *utf8)
 }
 
 /// Borrows argument `position` (1-based) of type `ty` for the guest.
@@ -27,26 +33,26 @@ fn database_is_utf8() -> bool {
 /// # Safety
 /// `arg` must be a valid Datum of type `ty` (or NULL) for the current call; the returned slice
 /// points into it or into memory palloc'd in the current memory context.
-pub unsafe fn argument<'a>(ty: SqlType, arg: &NullableDatum, position: usize) -> Result<ArgValue<'a>, PlWasmError> {
+pub unsafe fn argument<'a>(ty: SqlType, arg: &NullableDatum, position: usize) -> Result<Value<'a>, PlWasmError> {
     if arg.isnull {
-        return Ok(ArgValue::Null);
+        return Ok(Value::Null);
     }
     let datum = arg.value;
     // SAFETY: the caller guarantees `datum` is a value of type `ty`.
     unsafe {
         Ok(match ty {
-            SqlType::Text | SqlType::Varchar => ArgValue::Bytes(text_to_utf8(varlena_bytes(datum))),
-            SqlType::Bytea => ArgValue::Bytes(varlena_bytes(datum)),
+            SqlType::Text | SqlType::Varchar => Value::Bytes(text_to_utf8(varlena_bytes(datum))),
+            SqlType::Bytea => Value::Bytes(varlena_bytes(datum)),
             SqlType::Jsonb => {
                 let jsonb = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *mut pg_sys::Jsonb;
                 let size = pgrx::varlena::varsize_any(jsonb.cast()) as i32;
                 let cstr = pg_sys::JsonbToCString(std::ptr::null_mut(), &mut (*jsonb).root, size);
-                ArgValue::Bytes(text_to_utf8(CStr::from_ptr(cstr).to_bytes()))
+                Value::Bytes(text_to_utf8(CStr::from_ptr(cstr).to_bytes()))
             }
             SqlType::Int4Array | SqlType::Float4Array => array_elements(datum, 4, position)?,
             SqlType::Int8Array | SqlType::Float8Array => array_elements(datum, 8, position)?,
             // By-value types: the Datum holds the value itself.
-            _ => ArgValue::Fixed(datum.value() as u64),
+            _ => Value::Fixed(datum.value() as u64),
         })
     }
 }
@@ -69,14 +75,33 @@ unsafe fn varlena_bytes<'a>(datum: Datum) -> &'a [u8] {
 /// # Safety
 /// Must run inside a call, where palloc and encoding conversion may raise errors.
 unsafe fn text_to_utf8(bytes: &[u8]) -> &[u8] {
+    // SAFETY: caller's contract.
+    unsafe { convert_encoding(bytes, pg_sys::pg_server_to_any) }
+}
+
+/// UTF-8 (already checked) in the server encoding.
+///
+/// # Safety
+/// Must run inside a call; conversion may raise an error for unmappable characters.
+unsafe fn utf8_to_server(bytes: &[u8]) -> &[u8] {
+    // SAFETY: caller's contract.
+    unsafe { convert_encoding(bytes, pg_sys::pg_any_to_server) }
+}
+
+type Conversion = unsafe fn(*const std::ffi::c_char, i32, i32) -> *mut std::ffi::c_char;
+
+/// Runs `conversion` (from or to UTF-8) unless the database is UTF8 already.
+///
+/// # Safety
+/// Must run inside a call; `conversion` is pg_server_to_any or pg_any_to_server.
+unsafe fn convert_encoding(bytes: &[u8], conversion: Conversion) -> &[u8] {
     if database_is_utf8() || bytes.is_empty() {
         return bytes;
     }
-    // SAFETY: pg_server_to_any reads `len` bytes and returns either its input or a new
-    // NUL-terminated palloc'd string.
+    // SAFETY: both conversions read `len` bytes and return either their input or a new
+    // NUL-terminated palloc'd string, which lives in the current memory context.
     unsafe {
-        let converted =
-            pg_sys::pg_server_to_any(bytes.as_ptr().cast(), bytes.len() as i32, pg_sys::pg_enc::PG_UTF8 as i32);
+        let converted = conversion(bytes.as_ptr().cast(), bytes.len() as i32, pg_sys::pg_enc::PG_UTF8 as i32);
         if converted as *const u8 == bytes.as_ptr() {
             bytes
         } else {
@@ -89,7 +114,7 @@ unsafe fn text_to_utf8(bytes: &[u8]) -> &[u8] {
 ///
 /// # Safety
 /// `datum` must be an array Datum whose elements are `element_size`-byte by-value numbers.
-unsafe fn array_elements<'a>(datum: Datum, element_size: usize, position: usize) -> Result<ArgValue<'a>, PlWasmError> {
+unsafe fn array_elements<'a>(datum: Datum, element_size: usize, position: usize) -> Result<Value<'a>, PlWasmError> {
     // SAFETY: caller's contract; the header fields and the data area are inside the detoasted
     // array, whose data starts at `dataoffset` (or right after the header when there is no
     // NULL bitmap), per utils/array.h.
@@ -97,7 +122,7 @@ unsafe fn array_elements<'a>(datum: Datum, element_size: usize, position: usize)
         let array = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *mut pg_sys::ArrayType;
         let dims = (*array).ndim as usize;
         if dims == 0 {
-            return Ok(ArgValue::Array { bytes: &[], count: 0 });
+            return Ok(Value::Array { bytes: &[], count: 0 });
         }
         if dims > 1 {
             return Err(PlWasmError::ArrayNotOneDimensional { position, dims });
@@ -111,7 +136,7 @@ unsafe fn array_elements<'a>(datum: Datum, element_size: usize, position: usize)
             explicit => explicit as usize,
         };
         let data = (array as *const u8).add(offset);
-        Ok(ArgValue::Array { bytes: std::slice::from_raw_parts(data, count * element_size), count })
+        Ok(Value::Array { bytes: std::slice::from_raw_parts(data, count * element_size), count })
     }
 }
 
@@ -119,14 +144,14 @@ unsafe fn array_elements<'a>(datum: Datum, element_size: usize, position: usize)
 ///
 /// # Safety
 /// Must run inside a call (palloc, encoding conversion and jsonb_in may raise errors).
-pub unsafe fn result(ty: SqlType, value: ResultValue<'_>) -> Result<Option<Datum>, PlWasmError> {
+pub unsafe fn result(ty: SqlType, value: Value<'_>) -> Result<Option<Datum>, PlWasmError> {
     // SAFETY: caller's contract; every pointer handed to PostgreSQL below points into
     // `value`, which core checked lies inside guest memory, with its length.
     unsafe {
         Ok(Some(match value {
-            ResultValue::Null => return Ok(None),
-            ResultValue::Fixed(bits) => Datum::from(bits as usize),
-            ResultValue::Bytes(bytes) => match ty {
+            Value::Null => return Ok(None),
+            Value::Fixed(bits) => Datum::from(bits as usize),
+            Value::Bytes(bytes) => match ty {
                 SqlType::Bytea => new_varlena(bytes),
                 SqlType::Jsonb => {
                     let text = utf8_to_server(bytes);
@@ -138,7 +163,7 @@ pub unsafe fn result(ty: SqlType, value: ResultValue<'_>) -> Result<Option<Datum
                 }
                 _ => new_varlena(utf8_to_server(bytes)),
             },
-            ResultValue::Array { bytes, count } => {
+            Value::Array { bytes, count } => {
                 if count > MAX_ARRAY_ELEMENTS {
                     return Err(PlWasmError::ResultTooLarge {
                         bytes: bytes.len() as u64,
@@ -159,26 +184,6 @@ fn element_type(ty: SqlType) -> Result<pg_sys::Oid, PlWasmError> {
         SqlType::Float8Array => pg_sys::FLOAT8OID,
         other => return Err(PlWasmError::Internal { message: format!("{} is not an array type", other.sql_name()) }),
     })
-}
-
-/// UTF-8 (already checked) in the server encoding.
-///
-/// # Safety
-/// Must run inside a call; conversion may raise an error for unmappable characters.
-unsafe fn utf8_to_server(bytes: &[u8]) -> &[u8] {
-    if database_is_utf8() || bytes.is_empty() {
-        return bytes;
-    }
-    // SAFETY: as text_to_utf8, in the other direction.
-    unsafe {
-        let converted =
-            pg_sys::pg_any_to_server(bytes.as_ptr().cast(), bytes.len() as i32, pg_sys::pg_enc::PG_UTF8 as i32);
-        if converted as *const u8 == bytes.as_ptr() {
-            bytes
-        } else {
-            CStr::from_ptr(converted).to_bytes()
-        }
-    }
 }
 
 /// A new text/bytea varlena holding a copy of `bytes`.

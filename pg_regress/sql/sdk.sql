@@ -68,6 +68,12 @@ SELECT count(*) FILTER (WHERE argsort(a) = (SELECT coalesce(array_agg(o::int ORD
 SELECT scale('{1.5,-2,0}'::real[], 2) AS scaled, int_sum('{2147483647,2147483647}') AS no_overflow;
 SELECT dot('{1,2,3}', '{1,2}');
 \echo :LAST_ERROR_SQLSTATE
+-- A Rust panic (here an index out of bounds) is an ERROR with the panic message; the next
+-- call gets a fresh instance.
+SELECT element('{1.5,2.5}', 2) AS second;
+SELECT element('{1.5,2.5}', 3);
+\echo :LAST_ERROR_SQLSTATE
+SELECT element('{1.5,2.5}', 1) AS first;
 -- json_tools
 SELECT jsonb_flatten('{"a": {"b": 1, "c": [true, null]}, "d": "x", "e": {}, "f": []}') AS flat;
 SELECT p, jsonb_pointer(doc, p) AS wasm, doc #> string_to_array(substr(p, 2), '/') AS builtin

@@ -218,7 +218,9 @@ pub mod __private {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
             std::panic::set_hook(Box::new(|info| {
-                Error::new("38000", format!("wasm function panicked: {info}")).raise();
+                let message = info.payload_as_str().unwrap_or("panic");
+                let location = info.location().map(|l| format!(" (panic at {}:{})", l.file(), l.line()));
+                Error::new("38000", format!("{message}{}", location.unwrap_or_default())).raise();
             }))
         });
     }

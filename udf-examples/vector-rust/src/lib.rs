@@ -77,3 +77,10 @@ fn argsort(a: &[f64]) -> Vec<i32> {
     order.sort_by(|i, j| a[*i as usize - 1].total_cmp(&a[*j as usize - 1]));
     order
 }
+
+/// The element at 1-based `position`. Out of range, the Rust index panics, and the panic
+/// becomes an ERROR (38000) that carries the panic message.
+#[export]
+fn element(a: &[f64], position: i32) -> f64 {
+    a[(position as usize).wrapping_sub(1)]
+}
