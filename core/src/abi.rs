@@ -149,13 +149,6 @@ pub fn write_frame(
     Ok(())
 }
 
-fn element_size(ty: WasmType) -> u64 {
-    match ty {
-        WasmType::I32 | WasmType::F32 => 4,
-        WasmType::I64 | WasmType::F64 => 8,
-    }
-}
-
 /// Reads and checks the result slot at `slot` for a result of type `ret`.
 pub fn read_result(memory: &[u8], slot: usize, ret: SqlType) -> Result<Value<'_>> {
     let Some(raw) = slot.checked_add(SLOT_SIZE).and_then(|end| memory.get(slot..end)) else {
@@ -181,7 +174,7 @@ pub fn read_result(memory: &[u8], slot: usize, ret: SqlType) -> Result<Value<'_>
             Ok(Value::Bytes(bytes))
         }
         Passing::Array(element) => {
-            let bytes = guest_range(memory, value, len, element_size(element), ret)?;
+            let bytes = guest_range(memory, value, len, element.byte_size() as u64, ret)?;
             Ok(Value::Array { bytes, count: len as usize })
         }
     }

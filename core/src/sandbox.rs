@@ -105,11 +105,6 @@ impl Sandbox {
         Ok(Sandbox { store, func, frames, fuel_limit: limits.fuel, stack_limit })
     }
 
-    /// Whether this instance uses ABI 1 frames.
-    pub fn uses_frames(&self) -> bool {
-        self.frames.is_some()
-    }
-
     /// An ABI 1 call: writes `args` into a frame (one copy each), calls the export, checks the
     /// result slot and hands the result, still in guest memory, to `finish`, which copies it
     /// out. Messages the guest logged stay queued for [`Sandbox::take_logs`], also on error.
@@ -174,12 +169,6 @@ impl Sandbox {
     /// The messages the guest queued with `plwasm.log` since the last take.
     pub fn take_logs(&mut self) -> LogQueue {
         std::mem::take(&mut self.store.data_mut().logs)
-    }
-
-    /// Whether the guest queued messages that the caller must emit.
-    #[inline]
-    pub fn has_logs(&self) -> bool {
-        !self.store.data().logs.is_empty()
     }
 
     /// Refills fuel and applies the current memory cap; called before every call.

@@ -82,6 +82,14 @@ impl WasmType {
         }
     }
 
+    /// Bytes one value takes in memory (an array element, in ABI 1).
+    pub fn byte_size(self) -> usize {
+        match self {
+            WasmType::I32 | WasmType::F32 => 4,
+            WasmType::I64 | WasmType::F64 => 8,
+        }
+    }
+
     /// The wasm type of a module's parameter or result, if it is one plwasm uses.
     pub fn from_val_type(ty: &ValType) -> Option<WasmType> {
         match ty {
@@ -314,13 +322,13 @@ pub struct SqlSignature {
 }
 
 impl SqlSignature {
-    /// The wasm parameter types the export must have.
     /// The first type ABI 0 cannot pass, with its position (`Argument 2`, `The result`).
     pub fn first_non_numeric(&self) -> Option<(String, SqlType)> {
         let args = self.args.iter().enumerate().map(|(i, t)| (format!("Argument {}", i + 1), *t));
         args.chain(std::iter::once(("The result".to_string(), self.ret))).find(|(_, t)| !t.is_numeric_abi())
     }
 
+    /// The wasm parameter types the export must have.
     pub fn wasm_params(&self) -> Vec<WasmType> {
         self.args.iter().filter_map(|t| t.wasm_type()).collect()
     }

@@ -67,7 +67,7 @@ pub fn check_module(
         }
     }
 
-    // Imports are refused above, so every memory is defined by the module itself.
+    // Only function imports are allowed, so every memory is defined by the module itself.
     if let (Some(cap), Some(pages)) = (initial_memory_cap, module.resources_required().max_initial_memory_size) {
         let bytes = pages.saturating_mul(WASM_PAGE_SIZE);
         if bytes > cap as u64 {

@@ -9,7 +9,7 @@ use std::ffi::CStr;
 use pgrx::pg_sys::{self, Datum, NullableDatum};
 use plwasm_core::abi::Value;
 use plwasm_core::error::PlWasmError;
-use plwasm_core::types::SqlType;
+use plwasm_core::types::{Passing, SqlType};
 
 /// Header of a one-dimensional array without a NULL bitmap: the struct, one dimension and one
 /// lower bound, MAXALIGNed (`ARR_OVERHEAD_NONULLS(1)`).
@@ -40,19 +40,18 @@ pub unsafe fn argument<'a>(ty: SqlType, arg: &NullableDatum, position: usize) ->
     let datum = arg.value;
     // SAFETY: the caller guarantees `datum` is a value of type `ty`.
     unsafe {
-        Ok(match ty {
-            SqlType::Text | SqlType::Varchar => Value::Bytes(text_to_utf8(varlena_bytes(datum))),
-            SqlType::Bytea => Value::Bytes(varlena_bytes(datum)),
-            SqlType::Jsonb => {
+        Ok(match (ty, ty.passing()) {
+            (SqlType::Jsonb, _) => {
                 let jsonb = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *mut pg_sys::Jsonb;
                 let size = pgrx::varlena::varsize_any(jsonb.cast()) as i32;
                 let cstr = pg_sys::JsonbToCString(std::ptr::null_mut(), &mut (*jsonb).root, size);
                 Value::Bytes(text_to_utf8(CStr::from_ptr(cstr).to_bytes()))
             }
-            SqlType::Int4Array | SqlType::Float4Array => array_elements(datum, 4, position)?,
-            SqlType::Int8Array | SqlType::Float8Array => array_elements(datum, 8, position)?,
+            (_, Passing::Bytes { utf8: true }) => Value::Bytes(text_to_utf8(varlena_bytes(datum))),
+            (_, Passing::Bytes { utf8: false }) => Value::Bytes(varlena_bytes(datum)),
+            (_, Passing::Array(element)) => array_elements(datum, element.byte_size(), position)?,
             // By-value types: the Datum holds the value itself.
-            _ => Value::Fixed(datum.value() as u64),
+            (_, Passing::Fixed(_) | Passing::Nothing) => Value::Fixed(datum.value() as u64),
         })
     }
 }
@@ -154,10 +153,9 @@ pub unsafe fn result(ty: SqlType, value: Value<'_>) -> Result<Option<Datum>, PlW
             Value::Bytes(bytes) => match ty {
                 SqlType::Bytea => new_varlena(bytes),
                 SqlType::Jsonb => {
+                    // jsonb_in takes a NUL-terminated string.
                     let text = utf8_to_server(bytes);
-                    let cstr = pg_sys::palloc(text.len() + 1) as *mut u8;
-                    std::ptr::copy_nonoverlapping(text.as_ptr(), cstr, text.len());
-                    *cstr.add(text.len()) = 0;
+                    let cstr = pg_sys::pnstrdup(text.as_ptr().cast(), text.len());
                     pgrx::fcinfo::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(Datum::from(cstr))])
                         .ok_or_else(|| PlWasmError::Internal { message: "jsonb_in returned NULL".into() })?
                 }
@@ -165,9 +163,13 @@ pub unsafe fn result(ty: SqlType, value: Value<'_>) -> Result<Option<Datum>, PlW
             },
             Value::Array { bytes, count } => {
                 if count > MAX_ARRAY_ELEMENTS {
+                    let element_size = match ty.passing() {
+                        Passing::Array(element) => element.byte_size(),
+                        _ => 1,
+                    };
                     return Err(PlWasmError::ResultTooLarge {
                         bytes: bytes.len() as u64,
-                        limit: (MAX_ARRAY_ELEMENTS * (bytes.len() / count.max(1))) as u64,
+                        limit: (MAX_ARRAY_ELEMENTS * element_size) as u64,
                     });
                 }
                 new_array(element_type(ty)?, bytes, count)

@@ -191,11 +191,8 @@ pub mod __private {
 
     const NULL: u32 = 1;
 
-    /// Why an argument could not be read.
-    pub enum Missing {
-        /// A NULL for a non-`Option` argument: the result is NULL.
-        Null,
-    }
+    /// A NULL for a non-`Option` argument: the result is NULL.
+    pub struct Missing;
 
     impl Missing {
         pub fn into_result(self, result: &mut Slot) {
@@ -237,7 +234,7 @@ pub mod __private {
 
     fn present(slot: &Slot) -> Result<&Slot, Missing> {
         if slot.flags & NULL != 0 {
-            Err(Missing::Null)
+            Err(Missing)
         } else {
             Ok(slot)
         }
