@@ -42,3 +42,19 @@ SELECT m.name,
   FROM plwasm.module_store m;
 COMMENT ON VIEW plwasm.modules IS 'installed wasm modules, their exports and the functions that use them';
 GRANT SELECT ON plwasm.modules TO PUBLIC;
+
+-- The documented way to make a wasm aggregate (see extension/src/define.rs): support
+-- functions named by signature, e.g. 'stats_accumulate(internal, float8)'.
+CREATE FUNCTION plwasm.create_aggregate(
+    name text,
+    accumulate regprocedure,
+    finalize regprocedure,
+    merge regprocedure DEFAULT NULL,
+    serialize regprocedure DEFAULT NULL,
+    deserialize regprocedure DEFAULT NULL,
+    retract regprocedure DEFAULT NULL
+) RETURNS text
+LANGUAGE sql VOLATILE
+AS $$ SELECT plwasm.create_aggregate_by_oid(name, accumulate, finalize, merge, serialize, deserialize, retract) $$;
+COMMENT ON FUNCTION plwasm.create_aggregate(text, regprocedure, regprocedure, regprocedure, regprocedure, regprocedure, regprocedure)
+    IS 'creates an aggregate with an internal state from LANGUAGE wasm support functions of one module''s aggregate';

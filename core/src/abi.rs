@@ -85,7 +85,9 @@ pub fn layout(args: &[Value<'_>]) -> FrameLayout {
     FrameLayout { total, offsets }
 }
 
-fn fixed_to_slot(ty: WasmType, raw: ValRaw) -> u64 {
+/// A fixed-width value as it sits in a slot's 64 bits (i32 values sign-extended).
+#[inline]
+pub fn fixed_to_slot(ty: WasmType, raw: ValRaw) -> u64 {
     match ty {
         WasmType::I32 => raw.get_i32() as i64 as u64,
         WasmType::I64 => raw.get_i64() as u64,
@@ -180,6 +182,37 @@ pub fn read_result(memory: &[u8], slot: usize, ret: SqlType) -> Result<Value<'_>
     }
 }
 
+/// Reads the rows a set-returning function put in its result slot: `len` rows at guest
+/// address `value`, each `columns.len()` slots read like a result of that column's type.
+/// A NULL result slot means no rows.
+pub fn read_rows<'m>(memory: &'m [u8], slot: usize, columns: &[SqlType]) -> Result<Vec<Vec<Value<'m>>>> {
+    let Some(raw) = slot.checked_add(SLOT_SIZE).and_then(|end| memory.get(slot..end)) else {
+        return Err(PlWasmError::Internal { message: "result slot outside guest memory".into() });
+    };
+    let flags = u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes"));
+    let count = u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")) as u64;
+    let address = u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
+    if flags & FLAG_NULL != 0 || count == 0 {
+        return Ok(Vec::new());
+    }
+    let row_bytes = (SLOT_SIZE * columns.len()) as u64;
+    let end = count.checked_mul(row_bytes).and_then(|bytes| address.checked_add(bytes));
+    if end.is_none_or(|end| end > memory.len() as u64) {
+        return Err(PlWasmError::AbiViolation {
+            what: format!(
+                "The result set is {count} rows of {row_bytes} bytes at address {address}, past the end of the module's {}-byte memory",
+                memory.len()
+            ),
+        });
+    }
+    (0..count as usize)
+        .map(|row| {
+            let start = address as usize + row * row_bytes as usize;
+            columns.iter().enumerate().map(|(col, ty)| read_result(memory, start + SLOT_SIZE * col, *ty)).collect()
+        })
+        .collect()
+}
+
 /// `count` items of `size` bytes at guest address `addr`, checked against the value cap and
 /// the memory's bounds.
 fn guest_range(memory: &[u8], addr: u64, count: u64, size: u64, ret: SqlType) -> Result<&[u8]> {
@@ -220,7 +253,7 @@ mod tests {
     use super::*;
 
     fn sig(args: &[SqlType], ret: SqlType) -> SqlSignature {
-        SqlSignature { args: args.to_vec(), ret, strict: false }
+        SqlSignature { args: args.to_vec(), ret, strict: false, set_of: None }
     }
 
     #[test]
@@ -274,6 +307,27 @@ mod tests {
         // 4 float8 elements need 32 bytes: 32 + 32 = 64 fits exactly, 5 do not.
         assert!(read_result(&result_memory(0, 4, 32), 0, SqlType::Float8Array).is_ok());
         assert!(read_result(&result_memory(0, 5, 32), 0, SqlType::Float8Array).is_err());
+    }
+
+    #[test]
+    fn result_sets_are_rows_of_slots() {
+        let mut memory = vec![0u8; 256];
+        // Two rows of (bigint, text) at 64; the text "hello" at 200.
+        write_slot(&mut memory, 0, 0, 2, 64);
+        write_slot(&mut memory, 64, 0, 0, 7);
+        write_slot(&mut memory, 80, 0, 5, 200);
+        write_slot(&mut memory, 96, 0, 0, 8);
+        write_slot(&mut memory, 112, FLAG_NULL, 0, 0);
+        memory[200..205].copy_from_slice(b"hello");
+        let rows = read_rows(&memory, 0, &[SqlType::Int8, SqlType::Text]).unwrap();
+        assert_eq!(rows, vec![vec![Value::Fixed(7), Value::Bytes(b"hello")], vec![Value::Fixed(8), Value::Null]]);
+        // A NULL result is no rows; rows past the end of memory are refused.
+        write_slot(&mut memory, 0, FLAG_NULL, 2, 64);
+        assert!(read_rows(&memory, 0, &[SqlType::Int8]).unwrap().is_empty());
+        write_slot(&mut memory, 0, 0, 13, 64);
+        assert!(matches!(read_rows(&memory, 0, &[SqlType::Int8]), Err(PlWasmError::AbiViolation { .. })));
+        write_slot(&mut memory, 0, 0, u32::MAX, u64::MAX - 8);
+        assert!(matches!(read_rows(&memory, 0, &[SqlType::Int8]), Err(PlWasmError::AbiViolation { .. })));
     }
 
     #[test]

@@ -5,8 +5,14 @@
 //! per exported function; the linker concatenates them). Each line declares one function:
 //!
 //! ```text
-//! sql_name <TAB> export <TAB> arg_name type, arg_name type <TAB> result type <TAB> strict|called <TAB> immutable|stable|volatile
+//! sql_name <TAB> export <TAB> arg_name type, arg_name type <TAB> result <TAB> strict|called <TAB> immutable|stable|volatile
+//! sql_name <TAB> prefix <TAB> arg_name type, ...               <TAB> result <TAB> aggregate     <TAB> merge,retract (or -)
 //! ```
+//!
+//! `result` is a type, `setof type`, or `table(name type, name type)`. An `aggregate` line
+//! declares a wasm aggregate whose exports are `prefix.new`, `prefix.accumulate`, ... (see
+//! [`crate::aggregate`]); the last field says which optional parts it has (`merge` means
+//! merge, serialize and deserialize, so it runs in parallel).
 //!
 //! Everything is checked here, because the module is untrusted and the extension turns these
 //! lines into SQL: names must be plain lower-case identifiers and types must be ones plwasm
@@ -27,7 +33,23 @@ pub struct DeclaredFunction {
     pub ret: SqlType,
     pub strict: bool,
     pub volatility: &'static str,
+    /// `RETURNS SETOF type` (one unnamed column) or `RETURNS TABLE (...)`; `ret` is then void.
+    pub set_of: Option<Vec<(String, SqlType)>>,
+    /// For an aggregate, the optional parts it has; `export` is then the export prefix.
+    pub aggregate: Option<AggregateParts>,
 }
+
+/// The optional parts of a declared aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AggregateParts {
+    /// merge, serialize and deserialize: partial (parallel) aggregation.
+    pub merge: bool,
+    /// retract: moving-aggregate mode for window frames.
+    pub retract: bool,
+}
+
+/// Support function names add at most this suffix (`_deserialize`) to an aggregate's name.
+const LONGEST_SUPPORT_SUFFIX: usize = "_deserialize".len();
 
 impl DeclaredFunction {
     /// `name(arg type, ...) RETURNS type LANGUAGE wasm STRICT IMMUTABLE PARALLEL SAFE`, without
@@ -43,14 +65,68 @@ impl DeclaredFunction {
         let args: Vec<String> =
             self.args.iter().map(|(name, ty)| format!("{} {}", quote(name), ty.sql_name())).collect();
         let schema = qualified_schema.map(|s| format!("{s}.")).unwrap_or_default();
+        let returns = match self.set_of.as_deref() {
+            None => self.ret.sql_name().to_string(),
+            Some([(name, ty)]) if name.is_empty() => format!("SETOF {}", ty.sql_name()),
+            Some(columns) => {
+                let columns: Vec<String> =
+                    columns.iter().map(|(name, ty)| format!("{} {}", quote(name), ty.sql_name())).collect();
+                format!("TABLE({})", columns.join(", "))
+            }
+        };
         format!(
-            "CREATE OR REPLACE FUNCTION {schema}{}({}) RETURNS {} LANGUAGE wasm {} {} PARALLEL SAFE AS '{body}'",
+            "CREATE OR REPLACE FUNCTION {schema}{}({}) RETURNS {returns} LANGUAGE wasm {} {} PARALLEL SAFE AS '{body}'",
             quote(&self.sql_name),
             args.join(", "),
-            self.ret.sql_name(),
             if self.strict { "STRICT" } else { "CALLED ON NULL INPUT" },
             self.volatility.to_ascii_uppercase(),
         )
+    }
+
+    /// For an aggregate: its support functions' CREATE statements (bodies naming
+    /// `module:prefix.role`), then the `plwasm.create_aggregate` call that pairs them.
+    pub fn aggregate_statements(
+        &self,
+        qualified_schema: Option<&str>,
+        module: &str,
+        quote: impl Fn(&str) -> String,
+    ) -> Vec<String> {
+        let Some(parts) = self.aggregate else { return Vec::new() };
+        let schema = qualified_schema.map(|s| format!("{s}.")).unwrap_or_default();
+        let types: Vec<&str> = self.args.iter().map(|(_, ty)| ty.sql_name()).collect();
+        let extra_args: String = types.iter().map(|t| format!(", {t}")).collect();
+        let support = |role: &str| format!("{schema}{}", quote(&format!("{}_{role}", self.sql_name)));
+        let create = |role: &str, signature: String| {
+            format!(
+                "CREATE OR REPLACE FUNCTION {}{signature} LANGUAGE wasm IMMUTABLE PARALLEL SAFE AS '{module}:{}.{role}'",
+                support(role),
+                self.export
+            )
+        };
+        let mut statements = vec![
+            create("accumulate", format!("(internal{extra_args}) RETURNS internal CALLED ON NULL INPUT")),
+            create("finalize", format!("(internal) RETURNS {} CALLED ON NULL INPUT", self.ret.sql_name())),
+        ];
+        let sig = |role: &str, args: &str| format!("{}::regprocedure", literal(&format!("{}({args})", support(role))));
+        let mut helper_args = vec![
+            literal(&format!("{schema}{}", quote(&self.sql_name))),
+            sig("accumulate", &format!("internal{extra_args}")),
+            sig("finalize", "internal"),
+        ];
+        if parts.merge {
+            statements.push(create("merge", "(internal, internal) RETURNS internal CALLED ON NULL INPUT".into()));
+            statements.push(create("serialize", "(internal) RETURNS bytea STRICT".into()));
+            statements.push(create("deserialize", "(bytea, internal) RETURNS internal STRICT".into()));
+            helper_args.push(format!("merge => {}", sig("merge", "internal, internal")));
+            helper_args.push(format!("serialize => {}", sig("serialize", "internal")));
+            helper_args.push(format!("deserialize => {}", sig("deserialize", "bytea, internal")));
+        }
+        if parts.retract {
+            statements.push(create("retract", format!("(internal{extra_args}) RETURNS internal CALLED ON NULL INPUT")));
+            helper_args.push(format!("retract => {}", sig("retract", &format!("internal{extra_args}"))));
+        }
+        statements.push(format!("SELECT plwasm.create_aggregate({})", helper_args.join(", ")));
+        statements
     }
 
     /// `name(type, type)`, as `regprocedure` prints it.
@@ -58,6 +134,12 @@ impl DeclaredFunction {
         let args: Vec<&str> = self.args.iter().map(|(_, ty)| ty.sql_name()).collect();
         format!("{}({})", self.sql_name, args.join(","))
     }
+}
+
+/// `'text'` as a SQL literal (the text is made of checked identifiers and type names, but
+/// quoting keeps it a literal whatever it holds).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// The declarations in `wasm`'s [`SECTION`] custom sections, in order.
@@ -110,6 +192,10 @@ fn parse_line(line: &str) -> std::result::Result<DeclaredFunction, String> {
         return Err(format!("{} tab-separated fields instead of 6", fields.len()));
     };
     let sql_name = identifier(sql_name, "function name")?;
+    let is_aggregate = strictness == "aggregate";
+    if is_aggregate && sql_name.len() + LONGEST_SUPPORT_SUFFIX > MAX_IDENTIFIER {
+        return Err(format!("aggregate name \"{sql_name}\" is too long for its support functions' names"));
+    }
     // An export name may be any string wasm allows, but it ends up inside a quoted SQL literal.
     if export.is_empty() || !export.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(format!("export name \"{}\" is not letters, digits and underscores", export.escape_debug()));
@@ -123,10 +209,37 @@ fn parse_line(line: &str) -> std::result::Result<DeclaredFunction, String> {
         }
         parsed_args.push((identifier(name, "argument name")?, ty));
     }
+    let (ret, set_of) = result(ret)?;
+    if is_aggregate {
+        if set_of.is_some() || ret == SqlType::Void {
+            return Err("an aggregate returns one value".into());
+        }
+        if parsed_args.is_empty() || parsed_args.iter().any(|(_, ty)| !matches!(ty.passing(), crate::types::Passing::Fixed(_))) {
+            return Err("aggregate arguments must be fixed-width types".into());
+        }
+        let mut parts = AggregateParts { merge: false, retract: false };
+        for part in volatility.split(',').map(str::trim).filter(|p| !p.is_empty() && *p != "-") {
+            match part {
+                "merge" => parts.merge = true,
+                "retract" => parts.retract = true,
+                other => return Err(format!("unknown aggregate part \"{other}\"")),
+            }
+        }
+        return Ok(DeclaredFunction {
+            sql_name,
+            export: export.to_string(),
+            args: parsed_args,
+            ret,
+            strict: false,
+            volatility: "immutable",
+            set_of: None,
+            aggregate: Some(parts),
+        });
+    }
     let strict = match strictness {
         "strict" => true,
         "called" => false,
-        other => return Err(format!("\"{other}\" is neither strict nor called")),
+        other => return Err(format!("\"{other}\" is neither strict, called nor aggregate")),
     };
     let volatility = match volatility {
         "immutable" => "immutable",
@@ -138,10 +251,34 @@ fn parse_line(line: &str) -> std::result::Result<DeclaredFunction, String> {
         sql_name,
         export: export.to_string(),
         args: parsed_args,
-        ret: sql_type(ret)?,
+        ret,
         strict,
         volatility,
+        set_of,
+        aggregate: None,
     })
+}
+
+/// A result field: `type`, `setof type` or `table(name type, ...)`.
+fn result(field: &str) -> std::result::Result<(SqlType, Option<Vec<(String, SqlType)>>), String> {
+    let field = field.trim();
+    let lower = field.to_ascii_lowercase();
+    let value_type = |name: &str| match sql_type(name)? {
+        SqlType::Void => Err("a set's columns cannot be void".to_string()),
+        ty => Ok(ty),
+    };
+    if let Some(ty) = lower.strip_prefix("setof ") {
+        return Ok((SqlType::Void, Some(vec![(String::new(), value_type(ty)?)])));
+    }
+    if let Some(columns) = lower.strip_prefix("table(").and_then(|rest| rest.strip_suffix(')')) {
+        let mut parsed = Vec::new();
+        for column in columns.split(',').map(str::trim) {
+            let (name, ty) = column.split_once(' ').ok_or_else(|| format!("column \"{column}\" has no type"))?;
+            parsed.push((identifier(name, "column name")?, value_type(ty)?));
+        }
+        return Ok((SqlType::Void, Some(parsed)));
+    }
+    Ok((sql_type(field)?, None))
 }
 
 #[cfg(test)]
@@ -189,6 +326,41 @@ mod tests {
         }
         let twice = "f\tf\t\ttext\tstrict\timmutable\nf\tg\t\ttext\tstrict\timmutable\n";
         assert!(declared_functions(&module_with(twice)).is_err());
+    }
+
+    #[test]
+    fn sets_and_aggregates_are_declared_too() {
+        let wasm = module_with("pts\tpts\ts bytea\ttable(ts timestamptz, value float8)\tstrict\timmutable\n");
+        let f = &declared_functions(&wasm).unwrap()[0];
+        assert_eq!(
+            f.create_statement(None, "m:pts", |s| s.to_string()),
+            "CREATE OR REPLACE FUNCTION pts(s bytea) RETURNS TABLE(ts timestamp with time zone, value double precision) \
+             LANGUAGE wasm STRICT IMMUTABLE PARALLEL SAFE AS 'm:pts'"
+        );
+        let wasm = module_with("total\tsum\tx float8\tdouble precision\taggregate\tmerge\n");
+        let agg = &declared_functions(&wasm).unwrap()[0];
+        let statements = agg.aggregate_statements(Some("s"), "m", |s| s.to_string());
+        assert_eq!(statements.len(), 6);
+        assert_eq!(
+            statements[0],
+            "CREATE OR REPLACE FUNCTION s.total_accumulate(internal, double precision) RETURNS internal \
+             CALLED ON NULL INPUT LANGUAGE wasm IMMUTABLE PARALLEL SAFE AS 'm:sum.accumulate'"
+        );
+        assert_eq!(
+            statements[5],
+            "SELECT plwasm.create_aggregate('s.total', 's.total_accumulate(internal, double precision)'::regprocedure, \
+             's.total_finalize(internal)'::regprocedure, merge => 's.total_merge(internal, internal)'::regprocedure, \
+             serialize => 's.total_serialize(internal)'::regprocedure, \
+             deserialize => 's.total_deserialize(bytea, internal)'::regprocedure)"
+        );
+        for bad in [
+            "total\tsum\tx text\tdouble precision\taggregate\t-",
+            "total\tsum\t\tdouble precision\taggregate\t-",
+            "total\tsum\tx float8\tsetof float8\taggregate\t-",
+            "total\tsum\tx float8\tfloat8\taggregate\tsideways",
+        ] {
+            assert!(declared_functions(&module_with(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

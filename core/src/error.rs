@@ -45,6 +45,8 @@ pub enum SqlState {
     NullValueNotAllowed,
     /// 2202E: an array argument with more than one dimension.
     ArraySubscriptError,
+    DatatypeMismatch,
+    ObjectNotInPrerequisiteState,
     /// A SQLSTATE chosen by the guest through `plwasm.raise` (checked by [`guest_sqlstate`]).
     Guest([u8; 5]),
 }
@@ -70,6 +72,8 @@ impl SqlState {
             SqlState::CharacterNotInRepertoire => "22021",
             SqlState::NullValueNotAllowed => "22004",
             SqlState::ArraySubscriptError => "2202E",
+            SqlState::DatatypeMismatch => "42804",
+            SqlState::ObjectNotInPrerequisiteState => "55000",
             // guest_sqlstate only accepts ASCII digits and upper-case letters.
             SqlState::Guest(code) => std::str::from_utf8(code).unwrap_or("38000"),
         }
@@ -164,6 +168,16 @@ pub enum PlWasmError {
     UnsupportedKind { what: String },
     /// The module's initial linear memory already exceeds `plwasm.max_memory`.
     InitialMemoryTooLarge { bytes: u64, limit: u64 },
+    /// An aggregate support function whose signature or module does not fit its role.
+    AggregateSupport { what: String },
+    /// An aggregate support function called other than by an aggregate.
+    NotInAggregate,
+    /// A state made by another aggregate (or not by plwasm) handed to a support function.
+    ForeignState,
+    /// The state's instance failed earlier; the state is gone.
+    StateLost,
+    /// A set-returning function called where no set is accepted.
+    SetNotAllowed,
 
     // ---- call-time errors ----
     /// The call used its whole fuel budget.
@@ -296,7 +310,11 @@ impl PlWasmError {
             | BadDeclaration { .. }
             | NothingDeclared { .. }
             | AbiExportMissing { .. }
+            | AggregateSupport { .. }
             | InitialMemoryTooLarge { .. } => SqlState::InvalidFunctionDefinition,
+            NotInAggregate | SetNotAllowed => SqlState::FeatureNotSupported,
+            ForeignState => SqlState::DatatypeMismatch,
+            StateLost => SqlState::ObjectNotInPrerequisiteState,
             FuelExhausted { .. }
             | MemoryLimit { .. }
             | TableLimit { .. }
@@ -521,6 +539,31 @@ impl PlWasmError {
             ArgumentOutOfRange { type_name } => (
                 format!("argument of wasm function \"{function}\" is out of the range plwasm can pass as {type_name}"),
                 Some("Timestamps after about 294246 AD do not fit in 64-bit microseconds since 1970.".into()),
+                None,
+            ),
+            AggregateSupport { what } => (
+                format!("wasm function \"{function}\" is not a valid aggregate support function"),
+                Some(what.clone()),
+                Some("See \"Aggregates\" in docs/abi.md for the exports and signatures a wasm aggregate needs.".into()),
+            ),
+            NotInAggregate => (
+                format!("wasm aggregate support function \"{function}\" called in non-aggregate context"),
+                None,
+                None,
+            ),
+            ForeignState => (
+                format!("wasm aggregate support function \"{function}\" was given a state its aggregate did not make"),
+                Some("Each support function of a wasm aggregate accepts only states made by the same module's same aggregate.".into()),
+                Some("Create wasm aggregates with plwasm.create_aggregate, which pairs support functions correctly.".into()),
+            ),
+            StateLost => (
+                format!("the aggregate state of wasm function \"{function}\" was lost"),
+                Some("An earlier error stopped the module instance that held the state.".into()),
+                None,
+            ),
+            SetNotAllowed => (
+                format!("set-valued function \"{function}\" called in context that cannot accept a set"),
+                None,
                 None,
             ),
             Reentered => (

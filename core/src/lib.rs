@@ -5,6 +5,7 @@
 //! - [`body`]: a function body (WAT, hex, base64, `@export`) into a wasm binary;
 //! - [`types`]: SQL types, their wasm types and value conversions;
 //! - [`abi`]: ABI 1 frames: how variable-length values and NULLs cross, checked;
+//! - [`aggregate`]: aggregates whose state lives in the guest, fed rows in batches;
 //! - [`declared`]: SQL signatures a module declares for `plwasm.create_functions`;
 //! - [`host`]: the host functions ABI 1 modules may import (`raise`, `log`);
 //! - [`validate`]: what CREATE FUNCTION checks;
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod abi;
+pub mod aggregate;
 pub mod body;
 pub mod declared;
 pub mod engine;

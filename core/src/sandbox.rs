@@ -28,6 +28,7 @@ pub struct HostState {
 /// An instantiated module and the export a SQL function calls.
 pub struct Sandbox {
     store: Store<HostState>,
+    instance: Instance,
     func: Func,
     /// ABI 1 only: the guest's memory, allocator and argument buffer.
     frames: Option<FrameAbi>,
@@ -102,7 +103,7 @@ impl Sandbox {
             let entry = func.typed::<i32, ()>(&store).map_err(internal)?;
             Some(FrameAbi { memory, alloc, entry, buffer: None })
         };
-        Ok(Sandbox { store, func, frames, fuel_limit: limits.fuel, stack_limit })
+        Ok(Sandbox { store, instance, func, frames, fuel_limit: limits.fuel, stack_limit })
     }
 
     /// An ABI 1 call: writes `args` into a frame (one copy each), calls the export, checks the
@@ -115,6 +116,47 @@ impl Sandbox {
         limits: CallLimits,
         finish: impl FnOnce(Value<'_>) -> R,
     ) -> Result<R> {
+        let ret = signature.ret;
+        self.frame_call(None, signature, args, limits, |memory, slot| abi::read_result(memory, slot, ret).map(finish))?
+    }
+
+    /// [`Sandbox::call_frame`] for another `(frame) -> ()` export of the module.
+    pub fn call_frame_with<R>(
+        &mut self,
+        entry: &TypedFunc<i32, ()>,
+        signature: &SqlSignature,
+        args: &[Value<'_>],
+        limits: CallLimits,
+        finish: impl FnOnce(Value<'_>) -> R,
+    ) -> Result<R> {
+        let ret = signature.ret;
+        self.frame_call(Some(entry), signature, args, limits, |memory, slot| {
+            abi::read_result(memory, slot, ret).map(finish)
+        })?
+    }
+
+    /// A frame call of the function's own export whose result slot `finish` reads itself: it
+    /// gets the guest's memory and the slot's address (set-returning functions).
+    pub fn call_frame_raw<R>(
+        &mut self,
+        signature: &SqlSignature,
+        args: &[Value<'_>],
+        limits: CallLimits,
+        finish: impl FnOnce(&[u8], usize) -> R,
+    ) -> Result<R> {
+        self.frame_call(None, signature, args, limits, finish)
+    }
+
+    /// The frame call itself, of `entry` or (borrowed in place: cloning a typed function
+    /// clones its registered type) the function's own export.
+    fn frame_call<R>(
+        &mut self,
+        entry: Option<&TypedFunc<i32, ()>>,
+        signature: &SqlSignature,
+        args: &[Value<'_>],
+        limits: CallLimits,
+        finish: impl FnOnce(&[u8], usize) -> R,
+    ) -> Result<R> {
         self.arm(limits)?;
         self.store.data_mut().logs = LogQueue::default();
         let layout = abi::layout(args);
@@ -122,22 +164,70 @@ impl Sandbox {
             return Err(PlWasmError::ArgumentsTooLarge { bytes: layout.total as u64, limit: limits.max_memory as u64 });
         }
         let frame = self.argument_buffer(layout.total, limits.max_memory)?;
-        let frames = self.frames.as_ref().ok_or_else(|| PlWasmError::Internal { message: "not ABI 1".into() })?;
-        let memory = frames.memory;
+        let memory = self.frames.as_ref().ok_or_else(not_abi1)?.memory;
         abi::write_frame(memory.data_mut(&mut self.store), frame, signature, args, &layout)?;
-        // Borrow the typed function in place: cloning one clones its registered type.
-        if let Err(err) = frames.entry.call(&mut self.store, frame as i32) {
+        let called = match entry {
+            Some(entry) => entry.call(&mut self.store, frame as i32),
+            None => self.frames.as_ref().ok_or_else(not_abi1)?.entry.call(&mut self.store, frame as i32),
+        };
+        if let Err(err) = called {
             return Err(self.classify_call_error(err));
         }
         let result_slot = frame + SLOT_SIZE * args.len();
-        let result = abi::read_result(memory.data(&self.store), result_slot, signature.ret)?;
-        Ok(finish(result))
+        Ok(finish(memory.data(&self.store), result_slot))
+    }
+
+    /// Copies `words` (little-endian) into the argument buffer and calls `func(address, count)`.
+    pub fn call_with_words(
+        &mut self,
+        func: &TypedFunc<(i32, i32), ()>,
+        words: &[u64],
+        count: i32,
+        limits: CallLimits,
+    ) -> Result<()> {
+        self.arm(limits)?;
+        let bytes = words.len() * 8;
+        if bytes > limits.max_memory {
+            return Err(PlWasmError::ArgumentsTooLarge { bytes: bytes as u64, limit: limits.max_memory as u64 });
+        }
+        let address = self.argument_buffer(bytes, limits.max_memory)?;
+        let memory = self.frames.as_ref().ok_or_else(not_abi1)?.memory;
+        let target = &mut memory.data_mut(&mut self.store)[address..address + bytes];
+        for (chunk, word) in target.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        if let Err(err) = func.call(&mut self.store, (address as i32, count)) {
+            return Err(self.classify_call_error(err));
+        }
+        Ok(())
+    }
+
+    /// A typed call of another export, with this sandbox's limits.
+    pub fn call_typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+        &mut self,
+        func: &TypedFunc<P, R>,
+        params: P,
+        limits: CallLimits,
+    ) -> Result<R> {
+        self.arm(limits)?;
+        func.call(&mut self.store, params).map_err(|err| self.classify_call_error(err))
+    }
+
+    /// The export `name` as a typed function, `None` if there is no such function export.
+    pub fn typed_export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<TypedFunc<P, R>>> {
+        match self.instance.get_func(&mut self.store, name) {
+            None => Ok(None),
+            Some(func) => func.typed::<P, R>(&self.store).map(Some).map_err(internal),
+        }
     }
 
     /// The address of an argument buffer of at least `needed` bytes, asking the guest for a
     /// larger one (doubling, at least [`MIN_ARG_BUFFER`]) when the current one is too small.
     fn argument_buffer(&mut self, needed: usize, max_memory: usize) -> Result<usize> {
-        let frames = self.frames.as_mut().ok_or_else(|| PlWasmError::Internal { message: "not ABI 1".into() })?;
+        let frames = self.frames.as_mut().ok_or_else(not_abi1)?;
         if let Some((address, size)) = frames.buffer {
             if size >= needed {
                 return Ok(address);
@@ -234,6 +324,10 @@ fn val_to_raw(val: &Val) -> ValRaw {
         Val::F64(v) => ValRaw::f64(*v),
         _ => ValRaw::i64(0),
     }
+}
+
+fn not_abi1() -> PlWasmError {
+    PlWasmError::Internal { message: "not an ABI 1 instance".into() }
 }
 
 fn internal(err: wasmtime::Error) -> PlWasmError {

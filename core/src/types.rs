@@ -48,6 +48,9 @@ pub enum SqlType {
     Int8Array,
     Float4Array,
     Float8Array,
+    /// PostgreSQL's `internal`: only an aggregate support function's state (see
+    /// [`crate::aggregate`]); never a value the guest sees.
+    Internal,
 }
 
 /// How ABI 1 passes a value of a SQL type through a frame slot.
@@ -135,6 +138,7 @@ impl SqlType {
             SqlType::Int8Array => "bigint[]",
             SqlType::Float4Array => "real[]",
             SqlType::Float8Array => "double precision[]",
+            SqlType::Internal => "internal",
         }
     }
 
@@ -186,7 +190,7 @@ impl SqlType {
     /// How ABI 1 passes this type.
     pub fn passing(self) -> Passing {
         match self {
-            SqlType::Void => Passing::Nothing,
+            SqlType::Void | SqlType::Internal => Passing::Nothing,
             SqlType::Text | SqlType::Varchar | SqlType::Jsonb => Passing::Bytes { utf8: true },
             SqlType::Bytea => Passing::Bytes { utf8: false },
             SqlType::Int4Array => Passing::Array(WasmType::I32),
@@ -273,6 +277,7 @@ impl SqlType {
 }
 
 /// PostgreSQL days (2000 epoch) to Unix days; infinities stay at the extremes.
+#[inline]
 pub fn pg_date_to_unix(days: i32) -> i32 {
     match days {
         i32::MIN | i32::MAX => days,
@@ -294,6 +299,7 @@ pub fn unix_date_to_pg(days: i32) -> Option<i32> {
 
 /// PostgreSQL microseconds (2000 epoch) to Unix microseconds; `None` for the last ~30
 /// millennia of PostgreSQL's range, which do not fit in an i64 once shifted.
+#[inline]
 pub fn pg_timestamp_to_unix(micros: i64) -> Option<i64> {
     match micros {
         i64::MIN | i64::MAX => Some(micros),
@@ -319,11 +325,17 @@ pub struct SqlSignature {
     pub ret: SqlType,
     /// `STRICT`: PostgreSQL never passes NULL arguments.
     pub strict: bool,
+    /// `RETURNS SETOF t` (one column) or `RETURNS TABLE (...)`: the column types of each row;
+    /// `ret` is then `Void`. Needs ABI 1 (see [`crate::abi::read_rows`]).
+    pub set_of: Option<Vec<SqlType>>,
 }
 
 impl SqlSignature {
     /// The first type ABI 0 cannot pass, with its position (`Argument 2`, `The result`).
     pub fn first_non_numeric(&self) -> Option<(String, SqlType)> {
+        if let Some(columns) = &self.set_of {
+            return Some(("The set-returning result".to_string(), columns.first().copied().unwrap_or(SqlType::Void)));
+        }
         let args = self.args.iter().enumerate().map(|(i, t)| (format!("Argument {}", i + 1), *t));
         args.chain(std::iter::once(("The result".to_string(), self.ret))).find(|(_, t)| !t.is_numeric_abi())
     }
@@ -341,7 +353,14 @@ impl SqlSignature {
     /// `name(bigint, real) returns bigint`
     pub fn describe(&self, name: &str) -> String {
         let args: Vec<&str> = self.args.iter().map(|t| t.sql_name()).collect();
-        format!("{name}({}) returns {}", args.join(", "), self.ret.sql_name())
+        let ret = match self.set_of.as_deref() {
+            None => self.ret.sql_name().to_string(),
+            Some([only]) => format!("setof {}", only.sql_name()),
+            Some(columns) => {
+                format!("table({})", columns.iter().map(|t| t.sql_name()).collect::<Vec<_>>().join(", "))
+            }
+        };
+        format!("{name}({}) returns {ret}", args.join(", "))
     }
 }
 
@@ -442,7 +461,7 @@ mod tests {
 
     #[test]
     fn abi0_refuses_variable_length_types() {
-        let sig = SqlSignature { args: vec![SqlType::Int4, SqlType::Text], ret: SqlType::Int4, strict: true };
+        let sig = SqlSignature { args: vec![SqlType::Int4, SqlType::Text], ret: SqlType::Int4, strict: true, set_of: None };
         assert_eq!(sig.first_non_numeric(), Some(("Argument 2".to_string(), SqlType::Text)));
         assert_eq!(SqlType::Bytea.passing(), Passing::Bytes { utf8: false });
         assert_eq!(SqlType::Float4Array.passing(), Passing::Array(WasmType::F32));
@@ -450,10 +469,10 @@ mod tests {
 
     #[test]
     fn signatures_describe_themselves() {
-        let sig = SqlSignature { args: vec![SqlType::Int8, SqlType::Float4], ret: SqlType::Bool, strict: true };
+        let sig = SqlSignature { args: vec![SqlType::Int8, SqlType::Float4], ret: SqlType::Bool, strict: true, set_of: None };
         assert_eq!(sig.describe("f"), "f(bigint, real) returns boolean");
         assert_eq!(describe_wasm_signature(&sig.wasm_params(), &sig.wasm_results()), "(i64, f32) -> i32");
-        let void = SqlSignature { args: vec![], ret: SqlType::Void, strict: true };
+        let void = SqlSignature { args: vec![], ret: SqlType::Void, strict: true, set_of: None };
         assert_eq!(describe_wasm_signature(&void.wasm_params(), &void.wasm_results()), "() -> ()");
     }
 }

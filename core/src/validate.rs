@@ -4,8 +4,9 @@
 use wasmtime::{Engine, ExternType, Module};
 
 use crate::abi::{ALLOC_EXPORT, IMPORT_MODULE, MEMORY_EXPORT};
+use crate::aggregate::SupportRole;
 use crate::error::{PlWasmError, Result};
-use crate::types::{describe_wasm_signature, format_signature, SqlSignature, WasmType};
+use crate::types::{describe_wasm_signature, format_signature, SqlSignature, SqlType, WasmType};
 
 const WASM_PAGE_SIZE: u64 = 65536;
 
@@ -37,10 +38,11 @@ pub fn check_routine(shape: &RoutineShape, signature: Result<SqlSignature>) -> R
         RoutineKind::Aggregate => return unsupported("aggregates"),
         RoutineKind::Function => {}
     }
-    if shape.returns_set {
-        return unsupported("set-returning functions");
+    let signature = signature?;
+    if shape.returns_set && signature.set_of.is_none() {
+        return unsupported("set-returning functions of this result type");
     }
-    signature
+    Ok(signature)
 }
 
 /// Compiles `wasm`. wasmtime validates the binary first; its message carries the offset.
@@ -58,6 +60,9 @@ pub fn check_module(
     initial_memory_cap: Option<usize>,
 ) -> Result<u32> {
     let abi = check_stored_module(module)?;
+    if signature.args.contains(&SqlType::Internal) || signature.ret == SqlType::Internal {
+        return check_aggregate_support(module, abi, export, signature);
+    }
     if abi == 0 {
         if let Some((position, ty)) = signature.first_non_numeric() {
             return Err(PlWasmError::TypeNeedsAbi1 { position, type_name: ty.sql_name().to_string() });
@@ -107,6 +112,24 @@ pub fn check_module(
             actual: describe_func_type(&ty),
         });
     }
+    Ok(abi)
+}
+
+/// A support function of a wasm aggregate: its SQL signature fits its role (named by the
+/// export), and the module has the aggregate's exports.
+fn check_aggregate_support(module: &Module, abi: u32, export: &str, signature: &SqlSignature) -> Result<u32> {
+    let Some((prefix, role)) = SupportRole::of_export(export) else {
+        return Err(PlWasmError::AggregateSupport {
+            what: format!(
+                "Only aggregate support functions take or return internal, and their export names end in .accumulate, .retract, .finalize, .merge, .serialize or .deserialize; \"{export}\" does not."
+            ),
+        });
+    };
+    if abi != 1 {
+        return Err(PlWasmError::AggregateSupport { what: "Wasm aggregates need an ABI 1 module.".into() });
+    }
+    role.check_signature(signature)?;
+    crate::aggregate::check_exports(module, prefix, role)?;
     Ok(abi)
 }
 
@@ -204,6 +227,14 @@ pub fn describe_exports(module: &Module) -> Vec<String> {
         .collect()
 }
 
+/// The wasm type of function export `name` (`(i32) -> ()`), `None` if it is not one.
+pub fn function_export_type(module: &Module, name: &str) -> Option<String> {
+    match module.get_export(name) {
+        Some(ExternType::Func(func)) => Some(describe_func_type(&func)),
+        _ => None,
+    }
+}
+
 fn extern_kind(ty: &ExternType) -> &'static str {
     match ty {
         ExternType::Func(_) => "function",
@@ -255,7 +286,7 @@ mod tests {
 
     #[test]
     fn routines_are_checked_kind_first_then_types_then_strictness() {
-        let good = || Ok(SqlSignature { args: vec![SqlType::Int8], ret: SqlType::Int8, strict: false });
+        let good = || Ok(SqlSignature { args: vec![SqlType::Int8], ret: SqlType::Int8, strict: false, set_of: None });
         let bad_type = || Err(PlWasmError::UnsupportedType { position: "result".into(), type_name: "text".into() });
         assert!(check_routine(&shape(RoutineKind::Function, true, false), good()).is_ok());
         assert_eq!(
@@ -264,8 +295,10 @@ mod tests {
         );
         assert_eq!(
             check_routine(&shape(RoutineKind::Function, true, true), good()),
-            Err(PlWasmError::UnsupportedKind { what: "set-returning functions".into() })
+            Err(PlWasmError::UnsupportedKind { what: "set-returning functions of this result type".into() })
         );
+        let set = SqlSignature { set_of: Some(vec![SqlType::Int8]), ret: SqlType::Void, ..good().unwrap() };
+        assert!(check_routine(&shape(RoutineKind::Function, true, true), Ok(set)).is_ok());
         assert!(matches!(
             check_routine(&shape(RoutineKind::Function, false, false), bad_type()),
             Err(PlWasmError::UnsupportedType { .. })
@@ -283,16 +316,16 @@ mod tests {
     #[test]
     fn abi0_needs_strict_numeric_functions() {
         let m = module(r#"(module (func (export "f") (param i64) (result i64) local.get 0))"#);
-        let lax = SqlSignature { args: vec![SqlType::Int8], ret: SqlType::Int8, strict: false };
+        let lax = SqlSignature { args: vec![SqlType::Int8], ret: SqlType::Int8, strict: false, set_of: None };
         assert_eq!(check_module(&m, "f", "f", &lax, None), Err(PlWasmError::NotStrict));
-        let text = SqlSignature { args: vec![SqlType::Int8], ret: SqlType::Text, strict: true };
+        let text = SqlSignature { args: vec![SqlType::Int8], ret: SqlType::Text, strict: true, set_of: None };
         assert!(matches!(check_module(&m, "f", "f", &text, None), Err(PlWasmError::TypeNeedsAbi1 { .. })));
     }
 
     #[test]
     fn abi1_modules_take_a_frame_and_may_import_plwasm_functions() {
         let m = module(FRAME_MODULE);
-        let sig = SqlSignature { args: vec![SqlType::Text, SqlType::Int4], ret: SqlType::Text, strict: false };
+        let sig = SqlSignature { args: vec![SqlType::Text, SqlType::Int4], ret: SqlType::Text, strict: false, set_of: None };
         assert_eq!(check_module(&m, "f", "f", &sig, None), Ok(1));
         assert!(matches!(
             check_module(&m, "plwasm_alloc", "f", &sig, None),

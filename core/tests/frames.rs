@@ -72,7 +72,7 @@ fn engine() -> Engine {
 }
 
 fn sig(args: &[SqlType], ret: SqlType) -> SqlSignature {
-    SqlSignature { args: args.to_vec(), ret, strict: false }
+    SqlSignature { args: args.to_vec(), ret, strict: false, set_of: None }
 }
 
 fn guest(engine: &Engine, export: &str, signature: &SqlSignature, limits: CallLimits) -> Sandbox {

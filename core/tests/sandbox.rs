@@ -22,7 +22,7 @@ fn engine() -> Engine {
 }
 
 fn sig(args: &[SqlType], ret: SqlType) -> SqlSignature {
-    SqlSignature { args: args.to_vec(), ret, strict: true }
+    SqlSignature { args: args.to_vec(), ret, strict: true, set_of: None }
 }
 
 /// Prepares and instantiates `wat` as SQL function `name`.

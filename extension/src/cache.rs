@@ -23,7 +23,8 @@ use pgrx::pg_sys::{self, Oid};
 use plwasm_core::engine::{effective_wasm_stack, new_engine, EngineSettings};
 use plwasm_core::error::PlWasmError;
 use plwasm_core::sandbox::Sandbox;
-use plwasm_core::types::SqlSignature;
+use plwasm_core::aggregate::SupportRole;
+use plwasm_core::types::{SqlSignature, SqlType};
 use plwasm_core::wasmtime::{Engine, Module};
 
 use plwasm_core::body::{parse_body, Body};
@@ -42,8 +43,10 @@ pub struct FunctionEntry {
     pub signature: SqlSignature,
     /// The plwasm ABI of the module: 0 takes the per-row fast path, 1 passes frames.
     pub abi: u32,
-    module: Module,
-    module_hash: [u8; 32],
+    /// For an aggregate support function: the aggregate's export prefix and this function's role.
+    pub aggregate: Option<(String, SupportRole)>,
+    pub(crate) module: Module,
+    pub(crate) module_hash: [u8; 32],
     export: String,
     xmin: pg_sys::TransactionId,
     tid: pg_sys::ItemPointerData,
@@ -160,11 +163,13 @@ pub fn function_entry(proc: &ProcInfo, user: Oid) -> Result<Rc<FunctionEntry>, P
     let Some((prepared, stored)) = prepare(backend_engine, proc, &signature, Lookup::Call)? else {
         return Err(PlWasmError::Internal { message: "module lookup skipped at call time".into() });
     };
+    let aggregate = aggregate_role(&signature, &prepared.export);
     let entry = Rc::new(FunctionEntry {
         name: proc.name.clone(),
         user,
         signature,
         abi: prepared.abi,
+        aggregate,
         module: prepared.module,
         module_hash: prepared.hash,
         export: prepared.export,
@@ -183,6 +188,14 @@ pub fn function_entry(proc: &ProcInfo, user: Oid) -> Result<Rc<FunctionEntry>, P
         }
     });
     Ok(entry)
+}
+
+/// The aggregate role of a function taking or returning `internal` (the validator has checked
+/// that its export names one).
+fn aggregate_role(signature: &SqlSignature, export: &str) -> Option<(String, SupportRole)> {
+    let uses_internal = signature.ret == SqlType::Internal || signature.args.contains(&SqlType::Internal);
+    let (prefix, role) = SupportRole::of_export(export).filter(|_| uses_internal)?;
+    Some((prefix.to_string(), role))
 }
 
 /// Why a body is being prepared.

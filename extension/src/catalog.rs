@@ -73,7 +73,15 @@ pub fn read_proc(oid: Oid) -> ProcInfo {
         };
         let shape = RoutineShape { kind, strict: form.proisstrict, returns_set: form.proretset };
         let arg_oids = form.proargtypes.values.as_slice(form.pronargs as usize).to_vec();
-        let signature = resolve_signature(&arg_oids, form.prorettype, form.proisstrict);
+        let mut signature = resolve_signature(&arg_oids, form.prorettype, form.proisstrict, form.proretset);
+        if form.proretset {
+            if let Ok(sig) = signature.as_mut() {
+                match set_columns(tuple, form.prorettype) {
+                    Ok(columns) => sig.set_of = Some(columns),
+                    Err(err) => signature = Err(err),
+                }
+            }
+        }
         let xmin = (*header).t_choice.t_heap.t_xmin;
         let tid = (*tuple).t_self;
         let hash = pg_sys::GetSysCacheHashValue(cache_id, oid.into_datum().unwrap(), 0.into(), 0.into(), 0.into());
@@ -83,7 +91,45 @@ pub fn read_proc(oid: Oid) -> ProcInfo {
     }
 }
 
-fn resolve_signature(arg_oids: &[Oid], ret_oid: Oid, strict: bool) -> Result<SqlSignature, PlWasmError> {
+/// The column types of a set-returning function: one for `SETOF t`, the `TABLE` columns for
+/// `RETURNS TABLE (...)`.
+///
+/// # Safety
+/// `tuple` must be a valid `pg_proc` tuple.
+unsafe fn set_columns(tuple: pg_sys::HeapTuple, ret_oid: Oid) -> Result<Vec<SqlType>, PlWasmError> {
+    if ret_oid != pg_sys::RECORDOID {
+        return match sql_type(ret_oid) {
+            Some(SqlType::Void | SqlType::Internal) | None => {
+                Err(PlWasmError::UnsupportedType { position: "The result".into(), type_name: type_name(ret_oid) })
+            }
+            Some(ty) => Ok(vec![ty]),
+        };
+    }
+    // SAFETY: the caller's tuple is a pg_proc row; the descriptor is palloc'd and read at once.
+    let desc = unsafe { pg_sys::build_function_result_tupdesc_t(tuple) };
+    if desc.is_null() {
+        return Err(PlWasmError::UnsupportedType { position: "The result".into(), type_name: "setof record".into() });
+    }
+    // SAFETY: desc is a valid TupleDesc with natts attributes.
+    let attrs = unsafe { (*desc).attrs.as_slice((*desc).natts as usize) };
+    attrs
+        .iter()
+        .map(|attr| match sql_type(attr.atttypid) {
+            Some(SqlType::Void | SqlType::Internal) | None => Err(PlWasmError::UnsupportedType {
+                position: format!("Result column \"{}\"", column_name(&attr.attname)),
+                type_name: type_name(attr.atttypid),
+            }),
+            Some(ty) => Ok(ty),
+        })
+        .collect()
+}
+
+fn column_name(name: &pg_sys::NameData) -> String {
+    // SAFETY: NameData is a NUL-terminated fixed-size buffer.
+    unsafe { CStr::from_ptr(name.data.as_ptr()) }.to_string_lossy().into_owned()
+}
+
+fn resolve_signature(arg_oids: &[Oid], ret_oid: Oid, strict: bool, returns_set: bool) -> Result<SqlSignature, PlWasmError> {
     let mut args = Vec::with_capacity(arg_oids.len());
     for (i, oid) in arg_oids.iter().enumerate() {
         match sql_type(*oid) {
@@ -96,13 +142,19 @@ fn resolve_signature(arg_oids: &[Oid], ret_oid: Oid, strict: bool) -> Result<Sql
             Some(ty) => args.push(ty),
         }
     }
-    let ret = sql_type(ret_oid)
-        .ok_or_else(|| PlWasmError::UnsupportedType { position: "The result".into(), type_name: type_name(ret_oid) })?;
-    Ok(SqlSignature { args, ret, strict })
+    // A set's columns are read by set_columns; the single result is then void.
+    let ret = if returns_set {
+        SqlType::Void
+    } else {
+        sql_type(ret_oid)
+            .ok_or_else(|| PlWasmError::UnsupportedType { position: "The result".into(), type_name: type_name(ret_oid) })?
+    };
+    Ok(SqlSignature { args, ret, strict, set_of: None })
 }
 
-fn sql_type(oid: Oid) -> Option<SqlType> {
-    const TYPES: [(Oid, SqlType); 18] = [
+/// The SQL types plwasm passes and their type oids.
+const TYPES: [(Oid, SqlType); 19] = [
+        (pg_sys::INTERNALOID, SqlType::Internal),
         (pg_sys::BOOLOID, SqlType::Bool),
         (pg_sys::INT2OID, SqlType::Int2),
         (pg_sys::INT4OID, SqlType::Int4),
@@ -122,7 +174,14 @@ fn sql_type(oid: Oid) -> Option<SqlType> {
         (pg_sys::FLOAT4ARRAYOID, SqlType::Float4Array),
         (pg_sys::FLOAT8ARRAYOID, SqlType::Float8Array),
     ];
+
+fn sql_type(oid: Oid) -> Option<SqlType> {
     TYPES.iter().find(|(type_oid, _)| *type_oid == oid).map(|(_, ty)| *ty)
+}
+
+/// The type oid of `ty`.
+pub fn type_oid(ty: SqlType) -> Oid {
+    TYPES.iter().find(|(_, t)| *t == ty).map(|(oid, _)| *oid).unwrap_or(pg_sys::InvalidOid)
 }
 
 /// The type's name as PostgreSQL prints it (`text`, `integer[]`, `my_schema.my_type`).

@@ -24,6 +24,8 @@ fn error_code(state: SqlState) -> PgSqlErrorCode {
         SqlState::CharacterNotInRepertoire => PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
         SqlState::NullValueNotAllowed => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
         SqlState::ArraySubscriptError => PgSqlErrorCode::ERRCODE_ARRAY_ELEMENT_ERROR,
+        SqlState::DatatypeMismatch => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+        SqlState::ObjectNotInPrerequisiteState => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
         SqlState::Guest(code) => guest_error_code(code),
     }
 }

@@ -14,7 +14,7 @@ use plwasm_core::wasmtime::ValRaw;
 use crate::cache::{self, FunctionEntry};
 use crate::error::{emit_guest_logs, raise, OrRaise};
 
-use crate::{catalog, gucs, interrupt, marshal};
+use crate::{aggregate, catalog, gucs, interrupt, marshal, srf};
 
 /// What a call site keeps between calls, in `flinfo->fn_extra`.
 struct CallSite {
@@ -22,6 +22,8 @@ struct CallSite {
     engine: &'static cache::BackendEngine,
     /// Arguments in, result out: sized once for the signature.
     raw: Vec<ValRaw>,
+    /// Aggregate support functions: the instance whose states this site has checked.
+    checked_instance: *const aggregate::SharedInstance,
 }
 
 /// PostgreSQL's unguarded entry points for the per-row path. Neither can raise an error, so
@@ -83,6 +85,16 @@ unsafe fn fast_call(fcinfo: FunctionCallInfo) -> FastCall {
     }
     // SAFETY: the CallSite lives as long as fn_mcxt, which outlives this call.
     let site_ref = unsafe { &mut *site };
+    if site_ref.entry.aggregate.is_some() {
+        // No user or staleness check per row: a row joins a state whose instance this call
+        // site has already checked (and the instance is the state's, whatever the entry).
+        let CallSite { entry, checked_instance, .. } = site_ref;
+        // SAFETY: fcinfo is valid for this call of entry's function.
+        return match unsafe { aggregate::fast_accumulate(entry, fcinfo, checked_instance) } {
+            Some(datum) => FastCall::Done(datum),
+            None => FastCall::NotReady,
+        };
+    }
     // SAFETY: GetUserId only reads a global; stack_is_too_deep only compares addresses.
     let ready = site_ref.entry.abi == 0
         && site_ref.entry.is_current(unsafe { unguarded::GetUserId() })
@@ -125,6 +137,12 @@ unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
         site
     };
     let entry = site.entry.clone();
+    if entry.aggregate.is_some() {
+        // SAFETY: raises PostgreSQL's own "stack depth limit exceeded" (54001) when too deep.
+        unsafe { pg_sys::check_stack_depth() };
+        // SAFETY: fcinfo is valid for this call of entry's function.
+        return unsafe { aggregate::call(&entry, fcinfo, &mut site.checked_instance) };
+    }
     {
         let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, &entry.name) };
         if slot.is_none() {
@@ -166,7 +184,7 @@ unsafe fn guarded_resume_panic(panic: Box<dyn std::any::Any + Send>) -> Datum {
     unsafe { pg_sys::panic::pgrx_extern_c_guard(move || std::panic::resume_unwind(panic)) }
 }
 
-fn fail(err: &PlWasmError, function: &str) -> ! {
+pub(crate) fn fail(err: &PlWasmError, function: &str) -> ! {
     if *err == PlWasmError::Interrupted {
         interrupt::raise_interrupt(function);
     }
@@ -218,6 +236,10 @@ unsafe fn invoke_frame(entry: &FunctionEntry, fcinfo: FunctionCallInfo) -> Datum
         // SAFETY: each argument is a Datum of its declared type, valid for this call.
         .map(|(i, (ty, arg))| unsafe { marshal::argument(*ty, arg, i + 1) }.or_raise(&entry.name))
         .collect();
+    if let Some(columns) = &entry.signature.set_of {
+        // SAFETY: fcinfo is valid for this call of entry's function.
+        return unsafe { srf::call(entry, fcinfo, &values, columns) };
+    }
     let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, &entry.name) };
     let Some(sandbox) = slot.as_mut() else {
         raise(&PlWasmError::Internal { message: "no instance".into() }, &entry.name)
@@ -263,7 +285,8 @@ unsafe fn install_call_site(flinfo: *mut pg_sys::FmgrInfo, user: pg_sys::Oid) ->
     let entry = load_entry(fn_oid, user);
     let engine = cache::engine();
     let raw = raw_buffer(&entry);
-    let site = Box::into_raw(Box::new(CallSite { entry, engine, raw }));
+    let checked_instance = std::ptr::null();
+    let site = Box::into_raw(Box::new(CallSite { entry, engine, raw, checked_instance }));
     // SAFETY: the callback record is allocated in fn_mcxt, so it lives exactly as long as
     // the context whose reset or deletion runs it; it frees the Box we just leaked, once.
     unsafe {

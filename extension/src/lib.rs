@@ -2,6 +2,9 @@
 //!
 //! One file per concern, after PostgreSQL's own PL/Python:
 //! - `handler`: the call handler and its per-row fast path;
+//! - `aggregate`: wasm aggregates' support functions and guest states;
+//! - `define`: `plwasm.create_aggregate`, the checked way to make a wasm aggregate;
+//! - `srf`: set-returning functions (rows into a tuplestore);
 //! - `validator`: checks at CREATE FUNCTION;
 //! - `cache`: the per-backend engine, compiled modules and function entries;
 //! - `catalog`: reading `pg_proc`;
@@ -13,14 +16,17 @@
 //!
 //! The pg-free logic (decoding, validation, types, limits, sandbox) is in `plwasm-core`.
 
+mod aggregate;
 mod cache;
 mod catalog;
+mod define;
 mod error;
 mod gucs;
 mod handler;
 mod interrupt;
 mod marshal;
 mod modules;
+mod srf;
 mod validator;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -276,9 +276,15 @@ fn create_functions(module: &str, schema: default!(Option<&str>, "NULL")) -> Set
     let schema = schema.map(quote_identifier);
     let mut created = Vec::with_capacity(declared.len());
     for function in &declared {
-        let body = format!("{module}:{}", function.export);
-        let statement = function.create_statement(schema.as_deref(), &body, quote_identifier);
-        Spi::run(&statement).unwrap_or_else(|err| pgrx::error!("could not create {}: {err}", function.identity()));
+        let statements = if function.aggregate.is_some() {
+            function.aggregate_statements(schema.as_deref(), module, quote_identifier)
+        } else {
+            let body = format!("{module}:{}", function.export);
+            vec![function.create_statement(schema.as_deref(), &body, quote_identifier)]
+        };
+        for statement in statements {
+            Spi::run(&statement).unwrap_or_else(|err| pgrx::error!("could not create {}: {err}", function.identity()));
+        }
         created.push(match &schema {
             Some(schema) => format!("{schema}.{}", function.identity()),
             None => function.identity(),

@@ -1,0 +1,476 @@
+//! Aggregates whose state lives in the guest, behind a handle.
+//!
+//! A wasm aggregate `P` is a group of exports of one ABI 1 module:
+//!
+//! | export            | wasm type            | does                                                   |
+//! |-------------------|----------------------|--------------------------------------------------------|
+//! | `P.new`           | `() -> i32`          | makes an empty state, returns its handle (not 0)       |
+//! | `P.accumulate`    | `(i32, i32) -> ()`   | adds a batch of rows: `(address, count)`               |
+//! | `P.finalize`      | `(i32) -> ()`        | frame call: argument 0 the handle, result the value    |
+//! | `P.free`          | `(i32) -> ()`        | forgets a state                                        |
+//! | `P.retract`       | `(i32, i32) -> ()`   | optional: removes a batch of rows (window frames)      |
+//! | `P.merge`         | `(i32, i32) -> ()`   | optional: merges the second state into the first       |
+//! | `P.serialize`     | `(i32) -> ()`        | optional: frame call, handle in, `bytea` out           |
+//! | `P.deserialize`   | `(i32) -> ()`        | optional: frame call, `bytea` in, new handle out       |
+//!
+//! A batch is `count` rows of `8 + 8*k` bytes each (k = the aggregate's SQL arguments):
+//! `{ u32 handle, u32 null_mask, u64 value[k] }`, bit `i` of `null_mask` set when argument
+//! `i` is NULL, values as in an ABI 1 slot. Rows for different states may share a batch;
+//! each state sees its rows in the order PostgreSQL gave them.
+//!
+//! On the SQL side each export is a `LANGUAGE wasm` support function whose body names it
+//! (`AS 'module:P.accumulate'`) and whose signature uses `internal` for the state; see
+//! [`SupportRole::check_signature`].
+
+use wasmtime::{Engine, Module, TypedFunc};
+
+use crate::abi::Value;
+use crate::error::{PlWasmError, Result};
+use crate::host::LogQueue;
+use crate::limits::CallLimits;
+use crate::sandbox::{InterruptCheck, Sandbox};
+use crate::types::{Passing, SqlSignature, SqlType};
+
+/// The most SQL arguments an aggregate may take (one bit each in a row's null mask).
+pub const MAX_AGGREGATE_ARGS: usize = 32;
+/// Rows handed to the guest per `accumulate` call.
+pub const BATCH_ROWS: usize = 1024;
+/// States freed by PostgreSQL are handed back to the guest in groups of this many.
+const FREE_BATCH: usize = 256;
+
+/// Which part of an aggregate a support function is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SupportRole {
+    Accumulate,
+    Retract,
+    Finalize,
+    Merge,
+    Serialize,
+    Deserialize,
+}
+
+impl SupportRole {
+    pub const ALL: [SupportRole; 6] = [
+        SupportRole::Accumulate,
+        SupportRole::Retract,
+        SupportRole::Finalize,
+        SupportRole::Merge,
+        SupportRole::Serialize,
+        SupportRole::Deserialize,
+    ];
+
+    /// The export suffix: `accumulate` in `stats.accumulate`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            SupportRole::Accumulate => "accumulate",
+            SupportRole::Retract => "retract",
+            SupportRole::Finalize => "finalize",
+            SupportRole::Merge => "merge",
+            SupportRole::Serialize => "serialize",
+            SupportRole::Deserialize => "deserialize",
+        }
+    }
+
+    /// The aggregate prefix and role an export name stands for, e.g. `("stats", Accumulate)`
+    /// for `stats.accumulate`.
+    pub fn of_export(export: &str) -> Option<(&str, SupportRole)> {
+        let (prefix, suffix) = export.rsplit_once('.')?;
+        let role = SupportRole::ALL.into_iter().find(|r| r.suffix() == suffix)?;
+        (!prefix.is_empty()).then_some((prefix, role))
+    }
+
+    /// The SQL signature PostgreSQL's `CREATE AGGREGATE` needs of this support function.
+    pub fn expected_sql(self, args: &str, result: &str) -> String {
+        match self {
+            SupportRole::Accumulate | SupportRole::Retract => format!("(internal{args}) RETURNS internal"),
+            SupportRole::Finalize => format!("(internal) RETURNS {result}"),
+            SupportRole::Merge => "(internal, internal) RETURNS internal".into(),
+            SupportRole::Serialize => "(internal) RETURNS bytea STRICT".into(),
+            SupportRole::Deserialize => "(bytea, internal) RETURNS internal STRICT".into(),
+        }
+    }
+
+    /// Checks a support function's SQL signature for this role.
+    pub fn check_signature(self, signature: &SqlSignature) -> Result<()> {
+        let bad = |what: String| Err(PlWasmError::AggregateSupport { what });
+        let args = &signature.args;
+        let internal_first = args.first() == Some(&SqlType::Internal);
+        let rest = args.get(1..).unwrap_or_default();
+        let described = || {
+            let args: Vec<&str> = args.iter().map(|t| t.sql_name()).collect();
+            format!("({}) RETURNS {}{}", args.join(", "), signature.ret.sql_name(), if signature.strict { " STRICT" } else { "" })
+        };
+        let needs = |expected: String| {
+            bad(format!("A {} support function must be {expected}; this one is {}.", self.suffix(), described()))
+        };
+        match self {
+            SupportRole::Accumulate | SupportRole::Retract => {
+                if !internal_first || signature.ret != SqlType::Internal || signature.strict || rest.is_empty() {
+                    return needs("(internal, argument types...) RETURNS internal, not STRICT".into());
+                }
+                if rest.len() > MAX_AGGREGATE_ARGS {
+                    return bad(format!("A wasm aggregate takes at most {MAX_AGGREGATE_ARGS} arguments."));
+                }
+                if let Some(ty) = rest.iter().find(|t| !matches!(t.passing(), Passing::Fixed(_))) {
+                    return bad(format!(
+                        "Aggregate arguments must be fixed-width (boolean, integers, real, double precision, date, timestamp, timestamptz); {} is not.",
+                        ty.sql_name()
+                    ));
+                }
+            }
+            SupportRole::Finalize => {
+                let passable = !matches!(signature.ret.passing(), Passing::Nothing);
+                if args.as_slice() != [SqlType::Internal] || !passable || signature.strict {
+                    return needs("(internal) RETURNS a type wasm functions can return, not STRICT".into());
+                }
+            }
+            SupportRole::Merge => {
+                if args.as_slice() != [SqlType::Internal, SqlType::Internal]
+                    || signature.ret != SqlType::Internal
+                    || signature.strict
+                {
+                    return needs("(internal, internal) RETURNS internal, not STRICT".into());
+                }
+            }
+            SupportRole::Serialize => {
+                if args.as_slice() != [SqlType::Internal] || signature.ret != SqlType::Bytea || !signature.strict {
+                    return needs("(internal) RETURNS bytea STRICT".into());
+                }
+            }
+            SupportRole::Deserialize => {
+                if args.as_slice() != [SqlType::Bytea, SqlType::Internal]
+                    || signature.ret != SqlType::Internal
+                    || !signature.strict
+                {
+                    return needs("(bytea, internal) RETURNS internal STRICT".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The wasm exports of aggregate `prefix`, their types, and whether each must exist.
+fn export_types(prefix: &str) -> [(String, &'static str, bool); 8] {
+    [
+        (format!("{prefix}.new"), "() -> i32", true),
+        (format!("{prefix}.accumulate"), "(i32, i32) -> ()", true),
+        (format!("{prefix}.finalize"), "(i32) -> ()", true),
+        (format!("{prefix}.free"), "(i32) -> ()", true),
+        (format!("{prefix}.retract"), "(i32, i32) -> ()", false),
+        (format!("{prefix}.merge"), "(i32, i32) -> ()", false),
+        (format!("{prefix}.serialize"), "(i32) -> ()", false),
+        (format!("{prefix}.deserialize"), "(i32) -> ()", false),
+    ]
+}
+
+/// Checks that an ABI 1 module has the exports aggregate `prefix` needs, with their types,
+/// including the one `role` calls.
+pub fn check_exports(module: &Module, prefix: &str, role: SupportRole) -> Result<()> {
+    let wanted = format!("{prefix}.{}", role.suffix());
+    for (name, ty, required) in export_types(prefix) {
+        let actual = crate::validate::function_export_type(module, &name);
+        match actual {
+            Some(actual) if actual == ty => {}
+            Some(actual) => {
+                return Err(PlWasmError::AggregateSupport {
+                    what: format!("Export \"{name}\" must have wasm type {ty}, not {actual}."),
+                })
+            }
+            None if required || name == wanted => {
+                return Err(PlWasmError::AggregateSupport {
+                    what: format!("The module has no function export \"{name}\" of type {ty}."),
+                })
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether to add or remove a batch's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Accumulate,
+    Retract,
+}
+
+struct AggregateExports {
+    new: TypedFunc<(), i32>,
+    accumulate: TypedFunc<(i32, i32), ()>,
+    free: TypedFunc<i32, ()>,
+    finalize: TypedFunc<i32, ()>,
+    retract: Option<TypedFunc<(i32, i32), ()>>,
+    merge: Option<TypedFunc<(i32, i32), ()>>,
+    serialize: Option<TypedFunc<i32, ()>>,
+    deserialize: Option<TypedFunc<i32, ()>>,
+}
+
+/// One instance of a module serving every live state of one aggregate in a backend, with
+/// the rows PostgreSQL has handed over but the guest has not seen yet.
+pub struct AggregateInstance {
+    sandbox: Sandbox,
+    exports: AggregateExports,
+    /// Rows not yet passed to the guest, as 64-bit words (a header, then the values), and what
+    /// to do with them. Sized for a full batch of the widest rows, so queuing never grows it.
+    pending: Vec<u64>,
+    pending_words: usize,
+    pending_rows: usize,
+    pending_step: Step,
+    /// Handles PostgreSQL no longer references, to hand to `P.free`.
+    to_free: Vec<u32>,
+}
+
+impl AggregateInstance {
+    /// Instantiates `module` for aggregate `prefix`, whose exports [`check_exports`] checks.
+    pub fn instantiate(
+        engine: &Engine,
+        module: &Module,
+        prefix: &str,
+        limits: CallLimits,
+        stack_limit: usize,
+        interrupt: InterruptCheck,
+    ) -> Result<AggregateInstance> {
+        check_exports(module, prefix, SupportRole::Finalize)?;
+        let finalize_name = format!("{prefix}.finalize");
+        let mut sandbox = Sandbox::instantiate(engine, module, &finalize_name, 1, limits, stack_limit, interrupt)?;
+        let exports = AggregateExports {
+            new: sandbox.typed_export(&format!("{prefix}.new"))?.ok_or_else(|| missing(prefix, "new"))?,
+            accumulate: sandbox
+                .typed_export(&format!("{prefix}.accumulate"))?
+                .ok_or_else(|| missing(prefix, "accumulate"))?,
+            free: sandbox.typed_export(&format!("{prefix}.free"))?.ok_or_else(|| missing(prefix, "free"))?,
+            finalize: sandbox.typed_export(&finalize_name)?.ok_or_else(|| missing(prefix, "finalize"))?,
+            retract: sandbox.typed_export(&format!("{prefix}.retract"))?,
+            merge: sandbox.typed_export(&format!("{prefix}.merge"))?,
+            serialize: sandbox.typed_export(&format!("{prefix}.serialize"))?,
+            deserialize: sandbox.typed_export(&format!("{prefix}.deserialize"))?,
+        };
+        Ok(AggregateInstance {
+            sandbox,
+            exports,
+            pending: vec![0; BATCH_ROWS * (1 + MAX_AGGREGATE_ARGS)],
+            pending_words: 0,
+            pending_rows: 0,
+            pending_step: Step::Accumulate,
+            to_free: Vec::new(),
+        })
+    }
+
+    /// A new empty state.
+    pub fn new_state(&mut self, limits: CallLimits) -> Result<u32> {
+        self.flush(limits)?;
+        let handle = self.sandbox.call_typed(&self.exports.new, (), limits)?;
+        if handle == 0 {
+            return Err(PlWasmError::AbiViolation { what: "The aggregate's new export returned handle 0".into() });
+        }
+        Ok(handle as u32)
+    }
+
+    /// Whether a row for `step` can be queued without first calling the guest.
+    #[inline]
+    pub fn has_room(&self, step: Step) -> bool {
+        self.pending_rows < BATCH_ROWS
+            && (self.pending_step == step || self.pending_rows == 0)
+            && self.to_free.len() < FREE_BATCH
+    }
+
+    /// Queues a row of at most [`MAX_AGGREGATE_ARGS`] values: `value(i)` is argument `i`'s
+    /// slot bits ([`slot_bits`]), `None` for NULL. On an error nothing is queued. The caller
+    /// checked [`Self::has_room`].
+    #[inline(always)]
+    pub fn queue_row(
+        &mut self,
+        step: Step,
+        handle: u32,
+        count: usize,
+        mut value: impl FnMut(usize) -> Result<Option<u64>>,
+    ) -> Result<()> {
+        let start = self.pending_words;
+        let words = &mut self.pending[start..start + 1 + count.min(MAX_AGGREGATE_ARGS)];
+        let mut null_mask = 0u32;
+        for (i, word) in words[1..].iter_mut().enumerate() {
+            *word = match value(i)? {
+                Some(bits) => bits,
+                None => {
+                    null_mask |= 1 << i;
+                    0
+                }
+            };
+        }
+        words[0] = handle as u64 | (null_mask as u64) << 32;
+        self.pending_words += words.len();
+        self.pending_step = step;
+        self.pending_rows += 1;
+        Ok(())
+    }
+
+    /// Hands queued rows to the guest, then the states PostgreSQL has released.
+    pub fn flush(&mut self, limits: CallLimits) -> Result<()> {
+        if self.pending_rows > 0 {
+            let func = match self.pending_step {
+                Step::Accumulate => self.exports.accumulate.clone(),
+                Step::Retract => self.exports.retract.clone().ok_or_else(|| PlWasmError::AggregateSupport {
+                    what: "The module has no retract export for this aggregate.".into(),
+                })?,
+            };
+            let rows = self.pending_rows;
+            let words = &self.pending[..self.pending_words];
+            let outcome = self.sandbox.call_with_words(&func, words, rows as i32, limits);
+            self.pending_words = 0;
+            self.pending_rows = 0;
+            outcome?;
+        }
+        if !self.to_free.is_empty() {
+            let handles = std::mem::take(&mut self.to_free);
+            for handle in handles {
+                self.sandbox.call_typed(&self.exports.free, handle as i32, limits)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets `handle`: the guest frees it at the next flush (never from inside
+    /// PostgreSQL's memory-context cleanup).
+    pub fn release(&mut self, handle: u32) {
+        self.to_free.push(handle);
+    }
+
+    /// The aggregate's value for `handle`, of type `ret`, handed to `finish` while it is still
+    /// in guest memory.
+    pub fn finalize<R>(
+        &mut self,
+        handle: u32,
+        ret: SqlType,
+        limits: CallLimits,
+        finish: impl FnOnce(Value<'_>) -> R,
+    ) -> Result<R> {
+        self.flush(limits)?;
+        let signature = SqlSignature { args: vec![SqlType::Int4], ret, strict: false, set_of: None };
+        let func = self.exports.finalize.clone();
+        self.sandbox.call_frame_with(&func, &signature, &[Value::Fixed(handle as u64)], limits, finish)
+    }
+
+    /// Merges state `from` into state `into`; `from` is left as it was.
+    pub fn merge(&mut self, into: u32, from: u32, limits: CallLimits) -> Result<()> {
+        self.flush(limits)?;
+        let merge = self.exports.merge.clone().ok_or_else(|| unsupported("merge"))?;
+        self.sandbox.call_typed(&merge, (into as i32, from as i32), limits)
+    }
+
+    /// The state's bytes, handed to `finish` while still in guest memory.
+    pub fn serialize<R>(&mut self, handle: u32, limits: CallLimits, finish: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        self.flush(limits)?;
+        let func = self.exports.serialize.clone().ok_or_else(|| unsupported("serialize"))?;
+        let signature = SqlSignature { args: vec![SqlType::Int4], ret: SqlType::Bytea, strict: false, set_of: None };
+        let value = self.sandbox.call_frame_with(&func, &signature, &[Value::Fixed(handle as u64)], limits, |v| {
+            match v {
+                Value::Bytes(bytes) => Ok(finish(bytes)),
+                _ => Err(PlWasmError::AbiViolation { what: "The serialize export returned NULL".into() }),
+            }
+        })?;
+        value
+    }
+
+    /// A new state from bytes `serialize` made.
+    pub fn deserialize(&mut self, bytes: &[u8], limits: CallLimits) -> Result<u32> {
+        self.flush(limits)?;
+        let func = self.exports.deserialize.clone().ok_or_else(|| unsupported("deserialize"))?;
+        let signature = SqlSignature { args: vec![SqlType::Bytea], ret: SqlType::Int4, strict: false, set_of: None };
+        let handle = self.sandbox.call_frame_with(&func, &signature, &[Value::Bytes(bytes)], limits, |v| match v {
+            Value::Fixed(bits) => Ok(bits as u32),
+            _ => Err(PlWasmError::AbiViolation { what: "The deserialize export returned no handle".into() }),
+        })??;
+        if handle == 0 {
+            return Err(PlWasmError::AbiViolation { what: "The deserialize export returned handle 0".into() });
+        }
+        Ok(handle)
+    }
+
+    /// The messages the guest queued with `plwasm.log` since the last take.
+    pub fn take_logs(&mut self) -> LogQueue {
+        self.sandbox.take_logs()
+    }
+}
+
+/// Bytes per queued row for `args` SQL arguments.
+pub fn row_size(args: usize) -> usize {
+    8 + 8 * args
+}
+
+/// The slot bits of a fixed-width argument's Datum bits: what
+/// `abi::fixed_to_slot(datum_to_wasm(..))` gives, in one step, for the per-row path.
+#[inline(always)]
+pub fn slot_bits(ty: SqlType, datum_bits: u64) -> Result<u64> {
+    Ok(match ty {
+        SqlType::Float8 | SqlType::Int8 => datum_bits,
+        SqlType::Int4 => datum_bits as u32 as i32 as i64 as u64,
+        SqlType::Int2 => datum_bits as u16 as i16 as i64 as u64,
+        SqlType::Bool => (datum_bits & 0xff != 0) as u64,
+        SqlType::Float4 => datum_bits as u32 as u64,
+        SqlType::Date => crate::types::pg_date_to_unix(datum_bits as u32 as i32) as i64 as u64,
+        SqlType::Timestamp | SqlType::TimestampTz => crate::types::pg_timestamp_to_unix(datum_bits as i64)
+            .ok_or(PlWasmError::ArgumentOutOfRange {
+                type_name: if ty == SqlType::Timestamp { "timestamp" } else { "timestamptz" },
+            })? as u64,
+        other => return Err(PlWasmError::Internal { message: format!("{} is not fixed-width", other.sql_name()) }),
+    })
+}
+
+fn missing(prefix: &str, what: &str) -> PlWasmError {
+    PlWasmError::AggregateSupport { what: format!("The module has no export \"{prefix}.{what}\".") }
+}
+
+fn unsupported(what: &str) -> PlWasmError {
+    PlWasmError::AggregateSupport { what: format!("The module's aggregate has no {what} export.") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi;
+
+    #[test]
+    fn export_names_carry_the_role() {
+        assert_eq!(SupportRole::of_export("stats.accumulate"), Some(("stats", SupportRole::Accumulate)));
+        assert_eq!(SupportRole::of_export("a.b.merge"), Some(("a.b", SupportRole::Merge)));
+        assert_eq!(SupportRole::of_export(".merge"), None);
+        assert_eq!(SupportRole::of_export("stats.new"), None);
+        assert_eq!(SupportRole::of_export("stats"), None);
+    }
+
+    fn sig(args: &[SqlType], ret: SqlType, strict: bool) -> SqlSignature {
+        SqlSignature { args: args.to_vec(), ret, strict, set_of: None }
+    }
+
+    #[test]
+    fn row_values_match_frame_slots() {
+        let samples: [u64; 7] = [0, 1, 0x7f, (-2i64) as u64, 0x8000_0001, 1.5f64.to_bits(), 2.5f32.to_bits() as u64];
+        for ty in SqlType::ALL.into_iter().filter(|t| matches!(t.passing(), Passing::Fixed(_))) {
+            let Passing::Fixed(wasm) = ty.passing() else { unreachable!() };
+            for bits in samples {
+                let frame = ty.datum_to_wasm(bits).map(|raw| abi::fixed_to_slot(wasm, raw));
+                assert_eq!(slot_bits(ty, bits).ok(), frame.ok(), "{ty:?} {bits:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn support_signatures_are_checked_per_role() {
+        use SqlType::*;
+        let ok = |role: SupportRole, s: SqlSignature| role.check_signature(&s).is_ok();
+        assert!(ok(SupportRole::Accumulate, sig(&[Internal, Float8, TimestampTz], Internal, false)));
+        assert!(!ok(SupportRole::Accumulate, sig(&[Internal, Float8], Internal, true)), "strict");
+        assert!(!ok(SupportRole::Accumulate, sig(&[Internal, Text], Internal, false)), "variable width");
+        assert!(!ok(SupportRole::Accumulate, sig(&[Internal], Internal, false)), "no arguments");
+        assert!(ok(SupportRole::Finalize, sig(&[Internal], Float8Array, false)));
+        assert!(!ok(SupportRole::Finalize, sig(&[Internal], Internal, false)));
+        assert!(ok(SupportRole::Merge, sig(&[Internal, Internal], Internal, false)));
+        assert!(ok(SupportRole::Serialize, sig(&[Internal], Bytea, true)));
+        assert!(!ok(SupportRole::Serialize, sig(&[Internal], Bytea, false)));
+        assert!(ok(SupportRole::Deserialize, sig(&[Bytea, Internal], Internal, true)));
+        assert!(!ok(SupportRole::Deserialize, sig(&[Internal, Bytea], Internal, true)));
+        let too_many = [Internal].into_iter().chain([Int4; 33]).collect::<Vec<_>>();
+        assert!(!ok(SupportRole::Accumulate, sig(&too_many, Internal, false)));
+    }
+}

@@ -1,0 +1,356 @@
+//! Wasm aggregates: the support functions' call paths, and the guest states PostgreSQL holds
+//! as `internal` values.
+//!
+//! - All live states of one aggregate (module content, export prefix, user) in a backend sit
+//!   in one guest instance, so merging two states is one guest call. The instance lives as
+//!   long as some state references it and is dropped with the last one.
+//! - PostgreSQL holds a [`StateCell`] per state, allocated in the aggregate's memory context.
+//!   A reset callback on that context hands the handle back to the guest (at its next call,
+//!   never from inside the cleanup) and drops the cell's reference to the instance.
+//! - Rows are queued on the host and handed to the guest in batches; the per-row path
+//!   ([`fast_accumulate`]) calls nothing in PostgreSQL and nothing in wasm.
+//! - Every support function checks that a state is a `StateCell` of its own aggregate before
+//!   using it, so an `internal` value from elsewhere is refused, not dereferenced as ours.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::mem::ManuallyDrop;
+use std::rc::{Rc, Weak};
+
+use pgrx::pg_sys::{self, Datum, FunctionCallInfo, Oid};
+use plwasm_core::abi::Value;
+use plwasm_core::aggregate::{slot_bits, AggregateInstance, Step, SupportRole};
+use plwasm_core::error::PlWasmError;
+use plwasm_core::types::SqlType;
+
+use crate::cache::{self, FunctionEntry};
+use crate::error::{emit_guest_logs, raise};
+use crate::{gucs, interrupt, marshal};
+
+/// "plwasmST": marks memory as a [`StateCell`].
+const STATE_MAGIC: u64 = u64::from_be_bytes(*b"plwasmST");
+
+/// Which aggregate an instance serves.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct AggregateKey {
+    module_hash: [u8; 32],
+    prefix: String,
+    user: Oid,
+}
+
+/// One aggregate's guest instance in this backend.
+pub struct SharedInstance {
+    key: AggregateKey,
+    inner: RefCell<AggregateInstance>,
+    /// Set once a call into the instance failed: its states are gone.
+    lost: Cell<bool>,
+}
+
+thread_local! {
+    static INSTANCES: RefCell<HashMap<AggregateKey, Weak<SharedInstance>>> = RefCell::new(HashMap::new());
+}
+
+/// What PostgreSQL's `internal` state Datum points at.
+#[repr(C)]
+struct StateCell {
+    magic: u64,
+    handle: u32,
+    instance: ManuallyDrop<Rc<SharedInstance>>,
+    callback: pg_sys::MemoryContextCallback,
+}
+
+fn key_of(entry: &FunctionEntry) -> Option<AggregateKey> {
+    let (prefix, _) = entry.aggregate.as_ref()?;
+    Some(AggregateKey { module_hash: entry.module_hash, prefix: prefix.clone(), user: entry.user })
+}
+
+/// The live instance for `entry`'s aggregate, or a new one.
+fn instance_for(entry: &FunctionEntry) -> Result<Rc<SharedInstance>, PlWasmError> {
+    let key = key_of(entry).ok_or_else(|| PlWasmError::Internal { message: "not an aggregate function".into() })?;
+    let live = INSTANCES.with(|map| map.borrow().get(&key).and_then(Weak::upgrade));
+    if let Some(instance) = live.filter(|i| !i.lost.get()) {
+        return Ok(instance);
+    }
+    let backend = cache::engine();
+    let inner = AggregateInstance::instantiate(
+        &backend.engine,
+        &entry.module,
+        &key.prefix,
+        gucs::call_limits(),
+        backend.stack_limit,
+        interrupt::interrupt_requested,
+    )?;
+    let instance = Rc::new(SharedInstance { key: key.clone(), inner: RefCell::new(inner), lost: Cell::new(false) });
+    INSTANCES.with(|map| {
+        let mut map = map.borrow_mut();
+        map.retain(|_, weak| weak.strong_count() > 0);
+        map.insert(key, Rc::downgrade(&instance));
+    });
+    Ok(instance)
+}
+
+/// Runs `f` on the instance; a failure marks it lost (a trap may leave the guest
+/// half-updated) so that new states get a fresh instance. Guest messages are emitted after.
+fn with_instance<R>(
+    instance: &SharedInstance,
+    function: &str,
+    f: impl FnOnce(&mut AggregateInstance) -> Result<R, PlWasmError>,
+) -> R {
+    if instance.lost.get() {
+        raise(&PlWasmError::StateLost, function);
+    }
+    interrupt::ensure_ticking(&cache::engine().engine).unwrap_or_else(|err| raise(&err, function));
+    let (outcome, logs) = {
+        let Ok(mut inner) = instance.inner.try_borrow_mut() else { raise(&PlWasmError::Reentered, function) };
+        let outcome = f(&mut inner);
+        (outcome, inner.take_logs())
+    };
+    emit_guest_logs(&logs, function);
+    match outcome {
+        Ok(value) => value,
+        Err(err) => {
+            instance.lost.set(true);
+            INSTANCES.with(|map| {
+                if let Ok(mut map) = map.try_borrow_mut() {
+                    map.remove(&instance.key);
+                }
+            });
+            if err == PlWasmError::Interrupted {
+                interrupt::raise_interrupt(function);
+            }
+            raise(&err, function)
+        }
+    }
+}
+
+/// A new state in `context`, freed (in the guest too) when `context` is reset or deleted.
+fn new_state(instance: Rc<SharedInstance>, context: pg_sys::MemoryContext, function: &str) -> *mut StateCell {
+    let handle = with_instance(&instance, function, |inner| inner.new_state(gucs::call_limits()));
+    adopt_state(instance, handle, context)
+}
+
+fn adopt_state(instance: Rc<SharedInstance>, handle: u32, context: pg_sys::MemoryContext) -> *mut StateCell {
+    // SAFETY: the cell is allocated in `context` and initialised before anything reads it; the
+    // callback record inside it lives exactly as long as the context whose reset runs it,
+    // which drops the cell's Rc exactly once.
+    unsafe {
+        let cell = pg_sys::MemoryContextAlloc(context, std::mem::size_of::<StateCell>()) as *mut StateCell;
+        cell.write(StateCell {
+            magic: STATE_MAGIC,
+            handle,
+            instance: ManuallyDrop::new(instance),
+            callback: pg_sys::MemoryContextCallback { func: Some(release_state), arg: cell.cast(), next: std::ptr::null_mut() },
+        });
+        pg_sys::MemoryContextRegisterResetCallback(context, &mut (*cell).callback);
+        cell
+    }
+}
+
+unsafe extern "C-unwind" fn release_state(arg: *mut std::ffi::c_void) {
+    // SAFETY: arg is the StateCell this callback was registered with; its context is being
+    // reset, so nothing uses the cell after this. Only Rust values are touched: no
+    // PostgreSQL call, no wasm call, nothing that can raise.
+    unsafe {
+        let cell = &mut *(arg as *mut StateCell);
+        cell.magic = 0;
+        if let Ok(mut inner) = cell.instance.inner.try_borrow_mut() {
+            inner.release(cell.handle);
+        }
+        ManuallyDrop::drop(&mut cell.instance);
+    }
+}
+
+/// The state cell in `datum`, checked to belong to `entry`'s aggregate.
+///
+/// # Safety
+/// `datum` must be an `internal` argument PostgreSQL's aggregate machinery passed.
+unsafe fn checked_state<'a>(entry: &FunctionEntry, datum: Datum) -> &'a StateCell {
+    let cell = datum.cast_mut_ptr::<StateCell>();
+    // SAFETY: internal states of aggregates only pair plwasm's support functions (see
+    // plwasm.create_aggregate); the magic check refuses anything else that reaches here.
+    let cell = unsafe { &*cell };
+    let ours = cell.magic == STATE_MAGIC && key_of(entry).is_some_and(|key| key == cell.instance.key);
+    if !ours {
+        raise(&PlWasmError::ForeignState, &entry.name);
+    }
+    cell
+}
+
+/// `AggCheckCallContext`: the aggregate's memory context, or an error outside aggregates.
+unsafe fn aggregate_context(fcinfo: FunctionCallInfo, function: &str) -> pg_sys::MemoryContext {
+    let mut context: pg_sys::MemoryContext = std::ptr::null_mut();
+    // SAFETY: fcinfo is the valid call info of this call.
+    if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut context) } == 0 {
+        raise(&PlWasmError::NotInAggregate, function);
+    }
+    context
+}
+
+/// Whether the call comes from a (window) aggregate node, without calling PostgreSQL.
+#[inline]
+unsafe fn called_by_aggregate(fcinfo: FunctionCallInfo) -> bool {
+    // SAFETY: fcinfo is valid; context is null or a Node.
+    unsafe {
+        let context = (*fcinfo).context;
+        !context.is_null()
+            && matches!((*context).type_, pg_sys::NodeTag::T_AggState | pg_sys::NodeTag::T_WindowAggState)
+    }
+}
+
+/// The per-row path of a transition (or inverse transition) call: queues the row and returns
+/// the state. `None` when the guarded path must run (first row, a full batch, a state to
+/// check, a value to refuse).
+///
+/// # Safety
+/// `fcinfo` must be the valid call info of a call of `entry`'s function.
+#[inline]
+pub unsafe fn fast_accumulate(entry: &FunctionEntry, fcinfo: FunctionCallInfo, checked: &mut *const SharedInstance) -> Option<Datum> {
+    let step = match entry.aggregate.as_ref()?.1 {
+        SupportRole::Accumulate => Step::Accumulate,
+        SupportRole::Retract => Step::Retract,
+        _ => return None,
+    };
+    // SAFETY: fcinfo is valid; nargs matches the declared arguments.
+    let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
+    let state = args.first()?;
+    if state.isnull || !unsafe { called_by_aggregate(fcinfo) } {
+        return None;
+    }
+    // SAFETY: a non-null internal state in an aggregate call; it is only trusted once its
+    // instance is the one this call site has already checked in the guarded path.
+    let cell = unsafe { &*state.value.cast_mut_ptr::<StateCell>() };
+    if cell.magic != STATE_MAGIC || Rc::as_ptr(&cell.instance) != *checked || cell.instance.lost.get() {
+        return None;
+    }
+    let mut inner = cell.instance.inner.try_borrow_mut().ok()?;
+    if !inner.has_room(step) {
+        return None;
+    }
+    let (types, values) = (&entry.signature.args[1..], &args[1..]);
+    inner.queue_row(step, cell.handle, values.len(), |i| row_value(types, values, i)).ok()?;
+    Some(state.value)
+}
+
+/// Argument `i` of a row as slot bits, `None` for NULL.
+#[inline(always)]
+fn row_value(types: &[SqlType], values: &[pg_sys::NullableDatum], i: usize) -> Result<Option<u64>, PlWasmError> {
+    let arg = &values[i];
+    if arg.isnull {
+        Ok(None)
+    } else {
+        slot_bits(types[i], arg.value.value() as u64).map(Some)
+    }
+}
+
+/// Every call of a support function that the per-row path did not take. Runs under pgrx's
+/// guard.
+///
+/// # Safety
+/// `fcinfo` must be the valid call info of a call of `entry`'s function.
+pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, checked: &mut *const SharedInstance) -> Datum {
+    let Some((_, role)) = entry.aggregate.as_ref() else {
+        raise(&PlWasmError::Internal { message: "not an aggregate function".into() }, &entry.name)
+    };
+    let name = entry.name.as_str();
+    // SAFETY: fcinfo is valid for this call.
+    let context = unsafe { aggregate_context(fcinfo, name) };
+    // SAFETY: fcinfo is valid; nargs matches the declared arguments.
+    let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
+    let limits = gucs::call_limits();
+    // SAFETY (for each checked_state below): the argument is an internal state passed by the
+    // aggregate machinery, as aggregate_context just confirmed.
+    match role {
+        SupportRole::Accumulate | SupportRole::Retract => {
+            let step = if *role == SupportRole::Accumulate { Step::Accumulate } else { Step::Retract };
+            let cell = if args[0].isnull {
+                new_state(instance_for(entry).unwrap_or_else(|err| raise(&err, name)), context, name)
+            } else {
+                (unsafe { checked_state(entry, args[0].value) } as *const StateCell).cast_mut()
+            };
+            // SAFETY: cell is a live StateCell (made above or checked).
+            let cell = unsafe { &*cell };
+            let (types, values) = (&entry.signature.args[1..], &args[1..]);
+            // Refuse a bad value before anything runs, so it is not taken for a guest failure.
+            if let Some(Err(err)) = (0..values.len()).map(|i| row_value(types, values, i)).find(Result::is_err) {
+                raise(&err, name);
+            }
+            with_instance(&cell.instance, name, |inner| {
+                if !inner.has_room(step) {
+                    inner.flush(limits)?;
+                }
+                inner.queue_row(step, cell.handle, values.len(), |i| row_value(types, values, i))
+            });
+            *checked = Rc::as_ptr(&cell.instance);
+            Datum::from(cell as *const StateCell)
+        }
+        SupportRole::Finalize => {
+            let ret = entry.signature.ret;
+            // SAFETY: the closure runs after wasm returned; it copies the result out.
+            let finish = |value: Value<'_>| unsafe { marshal::result(ret, value) };
+            let result = if args[0].isnull {
+                // No rows: the guest says what an empty aggregate is.
+                let instance = instance_for(entry).unwrap_or_else(|err| raise(&err, name));
+                with_instance(&instance, name, |inner| {
+                    let handle = inner.new_state(limits)?;
+                    let result = inner.finalize(handle, ret, limits, finish);
+                    inner.release(handle);
+                    result
+                })
+            } else {
+                let cell = unsafe { checked_state(entry, args[0].value) };
+                with_instance(&cell.instance, name, |inner| inner.finalize(cell.handle, ret, limits, finish))
+            };
+            match result.unwrap_or_else(|err| raise(&err, name)) {
+                Some(datum) => datum,
+                None => {
+                    // SAFETY: fcinfo is valid; a NULL result is reported through isnull.
+                    unsafe { (*fcinfo).isnull = true };
+                    Datum::from(0)
+                }
+            }
+        }
+        SupportRole::Merge => {
+            let (first, second) = (&args[0], &args[1]);
+            if second.isnull {
+                // SAFETY: fcinfo is valid.
+                unsafe { (*fcinfo).isnull = first.isnull };
+                return first.value;
+            }
+            let from = unsafe { checked_state(entry, second.value) };
+            let into = if first.isnull {
+                // A new state in the aggregate's context: PostgreSQL must not get the second
+                // state back.
+                let cell = new_state(Rc::clone(&from.instance), context, name);
+                unsafe { &*cell }
+            } else {
+                unsafe { checked_state(entry, first.value) }
+            };
+            if !Rc::ptr_eq(&into.instance, &from.instance) {
+                raise(&PlWasmError::StateLost, name);
+            }
+            with_instance(&into.instance, name, |inner| inner.merge(into.handle, from.handle, limits));
+            Datum::from(into as *const StateCell)
+        }
+        SupportRole::Serialize => {
+            let cell = unsafe { checked_state(entry, args[0].value) };
+            // SAFETY: the closure runs after wasm returned; it copies the bytes out.
+            let bytes = with_instance(&cell.instance, name, |inner| {
+                inner.serialize(cell.handle, limits, |bytes| unsafe { marshal::result(SqlType::Bytea, Value::Bytes(bytes)) })
+            });
+            match bytes.unwrap_or_else(|err| raise(&err, name)) {
+                Some(datum) => datum,
+                None => raise(&PlWasmError::Internal { message: "no serialized state".into() }, name),
+            }
+        }
+        SupportRole::Deserialize => {
+            // SAFETY: argument 1 is a bytea Datum (the function is STRICT, so not NULL).
+            let bytes = unsafe { marshal::argument(SqlType::Bytea, &args[0], 1) }.unwrap_or_else(|err| raise(&err, name));
+            let Value::Bytes(bytes) = bytes else { raise(&PlWasmError::Internal { message: "no bytes".into() }, name) };
+            let instance = instance_for(entry).unwrap_or_else(|err| raise(&err, name));
+            let handle = with_instance(&instance, name, |inner| inner.deserialize(bytes, limits));
+            // SAFETY: reads the current memory context, where deserialized states belong.
+            let current = unsafe { pg_sys::CurrentMemoryContext };
+            Datum::from(adopt_state(instance, handle, current))
+        }
+    }
+}

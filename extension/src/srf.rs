@@ -1,0 +1,94 @@
+//! Set-returning functions (`RETURNS SETOF t`, `RETURNS TABLE (...)`).
+//!
+//! The guest returns all its rows from one call (see `abi::read_rows`); they are copied into a
+//! tuplestore (PostgreSQL's materialize mode), which spills to disk past `work_mem`.
+
+use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
+use plwasm_core::abi::{self, Value};
+use plwasm_core::error::PlWasmError;
+use plwasm_core::types::SqlType;
+
+use crate::cache::FunctionEntry;
+use crate::error::{emit_guest_logs, raise};
+use crate::{catalog, gucs, marshal};
+
+/// Calls `entry`'s function and hands PostgreSQL its rows.
+///
+/// # Safety
+/// `fcinfo` must be the valid call info of a call of `entry`'s function, whose instance exists.
+pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, args: &[Value<'_>], columns: &[SqlType]) -> Datum {
+    let name = entry.name.as_str();
+    // SAFETY: fcinfo is valid; resultinfo is null or a node PostgreSQL set up for this call.
+    let rsinfo = unsafe {
+        let info = (*fcinfo).resultinfo;
+        let is_rsinfo = !info.is_null() && (*info).type_ == pg_sys::NodeTag::T_ReturnSetInfo;
+        let info = info as *mut pg_sys::ReturnSetInfo;
+        if !is_rsinfo || (*info).allowedModes & pg_sys::SetFunctionReturnMode::SFRM_Materialize as i32 == 0 {
+            raise(&PlWasmError::SetNotAllowed, name);
+        }
+        info
+    };
+    // SAFETY: rsinfo is valid; the store and its descriptor must outlive this call, so both
+    // live in the per-query context.
+    let (store, desc) = unsafe {
+        let per_query = (*(*rsinfo).econtext).ecxt_per_query_memory;
+        let old = pg_sys::MemoryContextSwitchTo(per_query);
+        let desc = if (*rsinfo).expectedDesc.is_null() {
+            let desc = pg_sys::CreateTemplateTupleDesc(columns.len() as i32);
+            for (i, ty) in columns.iter().enumerate() {
+                pg_sys::TupleDescInitEntry(desc, (i + 1) as i16, std::ptr::null(), catalog::type_oid(*ty), -1, 0);
+            }
+            desc
+        } else {
+            pg_sys::CreateTupleDescCopy((*rsinfo).expectedDesc)
+        };
+        let random = (*rsinfo).allowedModes & pg_sys::SetFunctionReturnMode::SFRM_Materialize_Random as i32 != 0;
+        let store = pg_sys::tuplestore_begin_heap(random, false, pg_sys::work_mem);
+        pg_sys::MemoryContextSwitchTo(old);
+        (store, desc)
+    };
+    // SAFETY: desc was just built with natts columns.
+    if unsafe { (*desc).natts } as usize != columns.len() {
+        raise(
+            &PlWasmError::Internal { message: "the query expects other columns than the function declares".into() },
+            name,
+        );
+    }
+
+    let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, name) };
+    let Some(sandbox) = slot.as_mut() else { raise(&PlWasmError::Internal { message: "no instance".into() }, name) };
+    let mut values = vec![Datum::from(0); columns.len()];
+    let mut nulls = vec![false; columns.len()];
+    let outcome = sandbox
+        .call_frame_raw(&entry.signature, args, gucs::call_limits(), |memory, result_slot| {
+            for row in abi::read_rows(memory, result_slot, columns)? {
+                for (i, (value, ty)) in row.into_iter().zip(columns).enumerate() {
+                    // SAFETY: wasm has returned; the value is copied into a new Datum.
+                    let datum = unsafe { marshal::result(*ty, value) }?;
+                    nulls[i] = datum.is_none();
+                    values[i] = datum.unwrap_or(Datum::from(0));
+                }
+                // SAFETY: the store and descriptor are valid; the values match its columns.
+                unsafe { pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_mut_ptr()) };
+            }
+            Ok(())
+        })
+        .and_then(|rows: Result<(), PlWasmError>| rows);
+    let logs = sandbox.take_logs();
+    if outcome.is_err() {
+        *slot = None;
+    }
+    drop(slot);
+    emit_guest_logs(&logs, name);
+    if let Err(err) = outcome {
+        crate::handler::fail(&err, name);
+    }
+    // SAFETY: rsinfo is valid; PostgreSQL reads the rows from the store after this returns.
+    unsafe {
+        (*rsinfo).returnMode = pg_sys::SetFunctionReturnMode::SFRM_Materialize;
+        (*rsinfo).setResult = store;
+        (*rsinfo).setDesc = desc;
+        (*fcinfo).isnull = true;
+    }
+    Datum::from(0)
+}
