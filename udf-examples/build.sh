@@ -2,7 +2,7 @@
 # Builds the example guest modules into udf-examples/build/:
 #   numeric_rust.wasm, numeric_c.wasm, numeric_as.wasm, numeric_zig.wasm
 #     the same four numeric functions (clamp, lerp, gcd, collatz_steps) in four languages (ABI 0);
-#   text_utils.wasm, checksums.wasm, vectors.wasm, json_tools.wasm
+#   text_utils.wasm, checksums.wasm, vectors.wasm, json_tools.wasm, timeseries.wasm
 #     Rust modules on the plwasm-guest SDK (ABI 1);
 #   text_c.wasm, text_as.wasm, text_zig.wasm
 #     a small ABI 1 text module in C, AssemblyScript and Zig.
@@ -21,6 +21,7 @@ cp "$rust_out/text_rust.wasm" "$out/text_utils.wasm"
 cp "$rust_out/bytes_rust.wasm" "$out/checksums.wasm"
 cp "$rust_out/vector_rust.wasm" "$out/vectors.wasm"
 cp "$rust_out/json_rust.wasm" "$out/json_tools.wasm"
+cp "$rust_out/timeseries_rust.wasm" "$out/timeseries.wasm"
 
 echo "udf-examples: c"
 clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -o "$out/numeric_c.wasm" "$here/numeric-c/numeric.c"

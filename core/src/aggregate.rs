@@ -15,8 +15,10 @@
 //!
 //! A batch is `count` rows of `8 + 8*k` bytes each (k = the aggregate's SQL arguments):
 //! `{ u32 handle, u32 null_mask, u64 value[k] }`, bit `i` of `null_mask` set when argument
-//! `i` is NULL, values as in an ABI 1 slot. Rows for different states may share a batch;
-//! each state sees its rows in the order PostgreSQL gave them.
+//! `i` is NULL, fixed-width values as in an ABI 1 slot. A text or bytea value is
+//! `offset | len << 32`: `len` bytes at `address + 8*(1+k)*count + offset`, i.e. in the
+//! payload area that follows the rows. Rows for different states may share a batch; each
+//! state sees its rows in the order PostgreSQL gave them.
 //!
 //! On the SQL side each export is a `LANGUAGE wasm` support function whose body names it
 //! (`AS 'module:P.accumulate'`) and whose signature uses `internal` for the state; see
@@ -37,6 +39,8 @@ pub const MAX_AGGREGATE_ARGS: usize = 32;
 pub const BATCH_ROWS: usize = 1024;
 /// States freed by PostgreSQL are handed back to the guest in groups of this many.
 const FREE_BATCH: usize = 256;
+/// Text and bytea bytes queued before a batch goes to the guest.
+const PAYLOAD_BATCH: usize = 1 << 20;
 
 /// Which part of an aggregate a support function is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,9 +115,9 @@ impl SupportRole {
                 if rest.len() > MAX_AGGREGATE_ARGS {
                     return bad(format!("A wasm aggregate takes at most {MAX_AGGREGATE_ARGS} arguments."));
                 }
-                if let Some(ty) = rest.iter().find(|t| !matches!(t.passing(), Passing::Fixed(_))) {
+                if let Some(ty) = rest.iter().find(|t| !is_row_type(**t)) {
                     return bad(format!(
-                        "Aggregate arguments must be fixed-width (boolean, integers, real, double precision, date, timestamp, timestamptz); {} is not.",
+                        "Aggregate arguments must be fixed-width (boolean, integers, real, double precision, date, timestamp, timestamptz), text or bytea; {} is not.",
                         ty.sql_name()
                     ));
                 }
@@ -148,6 +152,11 @@ impl SupportRole {
         }
         Ok(())
     }
+}
+
+/// Whether an aggregate can take an argument of this type (see the batch layout above).
+pub fn is_row_type(ty: SqlType) -> bool {
+    matches!(ty.passing(), Passing::Fixed(_)) || matches!(ty, SqlType::Text | SqlType::Varchar | SqlType::Bytea)
 }
 
 /// The wasm exports of aggregate `prefix`, their types, and whether each must exist.
@@ -216,6 +225,8 @@ pub struct AggregateInstance {
     pending: Vec<u64>,
     pending_words: usize,
     pending_rows: usize,
+    /// Text and bytea values of the pending rows.
+    payload: Vec<u8>,
     pending_step: Step,
     /// Handles PostgreSQL no longer references, to hand to `P.free`.
     to_free: Vec<u32>,
@@ -252,6 +263,7 @@ impl AggregateInstance {
             pending: vec![0; BATCH_ROWS * (1 + MAX_AGGREGATE_ARGS)],
             pending_words: 0,
             pending_rows: 0,
+            payload: Vec::new(),
             pending_step: Step::Accumulate,
             to_free: Vec::new(),
         })
@@ -273,6 +285,20 @@ impl AggregateInstance {
         self.pending_rows < BATCH_ROWS
             && (self.pending_step == step || self.pending_rows == 0)
             && self.to_free.len() < FREE_BATCH
+            && self.payload.len() < PAYLOAD_BATCH
+    }
+
+    /// Queues the bytes of a text or bytea value for the next row; returns its value word.
+    /// The caller checked [`Self::has_room`] before the row.
+    pub fn queue_bytes(&mut self, bytes: &[u8]) -> Result<u64> {
+        let offset = self.payload.len();
+        if bytes.len() as u64 > u32::MAX as u64 || (offset + bytes.len()) as u64 > u32::MAX as u64 {
+            return Err(PlWasmError::ArgumentsTooLarge { bytes: (offset + bytes.len()) as u64, limit: u32::MAX as u64 });
+        }
+        self.payload.extend_from_slice(bytes);
+        // Keep the next value 8-aligned.
+        self.payload.resize(self.payload.len().next_multiple_of(8), 0);
+        Ok(offset as u64 | (bytes.len() as u64) << 32)
     }
 
     /// Queues a row of at most [`MAX_AGGREGATE_ARGS`] values: `value(i)` is argument `i`'s
@@ -316,9 +342,10 @@ impl AggregateInstance {
             };
             let rows = self.pending_rows;
             let words = &self.pending[..self.pending_words];
-            let outcome = self.sandbox.call_with_words(&func, words, rows as i32, limits);
+            let outcome = self.sandbox.call_with_words(&func, words, &self.payload, rows as i32, limits);
             self.pending_words = 0;
             self.pending_rows = 0;
+            self.payload.clear();
             outcome?;
         }
         if !self.to_free.is_empty() {
@@ -461,7 +488,8 @@ mod tests {
         let ok = |role: SupportRole, s: SqlSignature| role.check_signature(&s).is_ok();
         assert!(ok(SupportRole::Accumulate, sig(&[Internal, Float8, TimestampTz], Internal, false)));
         assert!(!ok(SupportRole::Accumulate, sig(&[Internal, Float8], Internal, true)), "strict");
-        assert!(!ok(SupportRole::Accumulate, sig(&[Internal, Text], Internal, false)), "variable width");
+        assert!(ok(SupportRole::Accumulate, sig(&[Internal, Bytea, Text], Internal, false)));
+        assert!(!ok(SupportRole::Accumulate, sig(&[Internal, Float8Array], Internal, false)), "arrays");
         assert!(!ok(SupportRole::Accumulate, sig(&[Internal], Internal, false)), "no arguments");
         assert!(ok(SupportRole::Finalize, sig(&[Internal], Float8Array, false)));
         assert!(!ok(SupportRole::Finalize, sig(&[Internal], Internal, false)));

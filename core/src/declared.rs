@@ -214,8 +214,8 @@ fn parse_line(line: &str) -> std::result::Result<DeclaredFunction, String> {
         if set_of.is_some() || ret == SqlType::Void {
             return Err("an aggregate returns one value".into());
         }
-        if parsed_args.is_empty() || parsed_args.iter().any(|(_, ty)| !matches!(ty.passing(), crate::types::Passing::Fixed(_))) {
-            return Err("aggregate arguments must be fixed-width types".into());
+        if parsed_args.is_empty() || parsed_args.iter().any(|(_, ty)| !crate::aggregate::is_row_type(*ty)) {
+            return Err("aggregate arguments must be fixed-width types, text or bytea".into());
         }
         let mut parts = AggregateParts { merge: false, retract: false };
         for part in volatility.split(',').map(str::trim).filter(|p| !p.is_empty() && *p != "-") {
@@ -354,7 +354,7 @@ mod tests {
              deserialize => 's.total_deserialize(bytea, internal)'::regprocedure)"
         );
         for bad in [
-            "total\tsum\tx text\tdouble precision\taggregate\t-",
+            "total\tsum\tx float8[]\tdouble precision\taggregate\t-",
             "total\tsum\t\tdouble precision\taggregate\t-",
             "total\tsum\tx float8\tsetof float8\taggregate\t-",
             "total\tsum\tx float8\tfloat8\taggregate\tsideways",

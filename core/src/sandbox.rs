@@ -177,25 +177,29 @@ impl Sandbox {
         Ok(finish(memory.data(&self.store), result_slot))
     }
 
-    /// Copies `words` (little-endian) into the argument buffer and calls `func(address, count)`.
+    /// Copies `words` (little-endian) and then `tail` into the argument buffer and calls
+    /// `func(address, count)`.
     pub fn call_with_words(
         &mut self,
         func: &TypedFunc<(i32, i32), ()>,
         words: &[u64],
+        tail: &[u8],
         count: i32,
         limits: CallLimits,
     ) -> Result<()> {
         self.arm(limits)?;
-        let bytes = words.len() * 8;
+        let bytes = words.len() * 8 + tail.len();
         if bytes > limits.max_memory {
             return Err(PlWasmError::ArgumentsTooLarge { bytes: bytes as u64, limit: limits.max_memory as u64 });
         }
         let address = self.argument_buffer(bytes, limits.max_memory)?;
         let memory = self.frames.as_ref().ok_or_else(not_abi1)?.memory;
         let target = &mut memory.data_mut(&mut self.store)[address..address + bytes];
-        for (chunk, word) in target.chunks_exact_mut(8).zip(words) {
+        let (rows, payload) = target.split_at_mut(words.len() * 8);
+        for (chunk, word) in rows.chunks_exact_mut(8).zip(words) {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
+        payload.copy_from_slice(tail);
         if let Err(err) = func.call(&mut self.store, (address as i32, count)) {
             return Err(self.classify_call_error(err));
         }

@@ -231,6 +231,12 @@ pub unsafe fn fast_accumulate(entry: &FunctionEntry, fcinfo: FunctionCallInfo, c
     Some(state.value)
 }
 
+/// A row value converted for the guest.
+enum RowValue<'a> {
+    Word(u64),
+    Bytes(&'a [u8]),
+}
+
 /// Argument `i` of a row as slot bits, `None` for NULL.
 #[inline(always)]
 fn row_value(types: &[SqlType], values: &[pg_sys::NullableDatum], i: usize) -> Result<Option<u64>, PlWasmError> {
@@ -270,15 +276,39 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, checked: &mu
             // SAFETY: cell is a live StateCell (made above or checked).
             let cell = unsafe { &*cell };
             let (types, values) = (&entry.signature.args[1..], &args[1..]);
-            // Refuse a bad value before anything runs, so it is not taken for a guest failure.
-            if let Some(Err(err)) = (0..values.len()).map(|i| row_value(types, values, i)).find(Result::is_err) {
-                raise(&err, name);
-            }
+            // Convert (and detoast) every value before the guest runs, so a bad value is refused
+            // as such, not taken for a guest failure.
+            let converted: Vec<Option<RowValue>> = (0..values.len())
+                .map(|i| {
+                    if values[i].isnull {
+                        return None;
+                    }
+                    Some(match types[i] {
+                        SqlType::Text | SqlType::Varchar | SqlType::Bytea => {
+                            // SAFETY: argument i+2 is a non-null Datum of its declared type.
+                            match unsafe { marshal::argument(types[i], &values[i], i + 2) } {
+                                Ok(Value::Bytes(bytes)) => RowValue::Bytes(bytes),
+                                Ok(_) => raise(&PlWasmError::Internal { message: "expected bytes".into() }, name),
+                                Err(err) => raise(&err, name),
+                            }
+                        }
+                        ty => RowValue::Word(slot_bits(ty, values[i].value.value() as u64).unwrap_or_else(|err| raise(&err, name))),
+                    })
+                })
+                .collect();
             with_instance(&cell.instance, name, |inner| {
                 if !inner.has_room(step) {
                     inner.flush(limits)?;
                 }
-                inner.queue_row(step, cell.handle, values.len(), |i| row_value(types, values, i))
+                let mut words = Vec::with_capacity(converted.len());
+                for value in &converted {
+                    words.push(match value {
+                        None => None,
+                        Some(RowValue::Word(word)) => Some(*word),
+                        Some(RowValue::Bytes(bytes)) => Some(inner.queue_bytes(bytes)?),
+                    });
+                }
+                inner.queue_row(step, cell.handle, words.len(), |i| Ok(words[i]))
             });
             *checked = Rc::as_ptr(&cell.instance);
             Datum::from(cell as *const StateCell)

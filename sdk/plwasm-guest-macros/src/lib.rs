@@ -33,8 +33,15 @@ fn expand(options: Punctuated<Meta, Token![,]>, function: ItemFn) -> syn::Result
     let rust_name = function.sig.ident.clone();
     let mut sql_name = rust_name.to_string();
     let mut volatility = "immutable";
+    let mut columns: Option<Vec<String>> = None;
     for option in &options {
         match option {
+            Meta::NameValue(nv) if nv.path.is_ident("columns") => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => {
+                    columns = Some(s.value().split(',').map(|c| c.trim().to_string()).collect())
+                }
+                other => return Err(syn::Error::new_spanned(other, "columns must be a string literal: \"a, b\"")),
+            },
             Meta::Path(path) if path.is_ident("immutable") => volatility = "immutable",
             Meta::Path(path) if path.is_ident("stable") => volatility = "stable",
             Meta::Path(path) if path.is_ident("volatile") => volatility = "volatile",
@@ -45,7 +52,7 @@ fn expand(options: Punctuated<Meta, Token![,]>, function: ItemFn) -> syn::Result
             other => {
                 return Err(syn::Error::new_spanned(
                     other,
-                    "expected `name = \"...\"`, `immutable`, `stable` or `volatile`",
+                    "expected `name = \"...\"`, `columns = \"a, b\"`, `immutable`, `stable` or `volatile`",
                 ))
             }
         }
@@ -75,7 +82,7 @@ fn expand(options: Punctuated<Meta, Token![,]>, function: ItemFn) -> syn::Result
     }
     let sql_ret = match &function.sig.output {
         ReturnType::Default => "void".to_string(),
-        ReturnType::Type(_, ty) => sql_type(ty, true)?.0,
+        ReturnType::Type(_, ty) => result_type(ty, columns.as_deref())?,
     };
 
     let export_name = rust_name.to_string();
@@ -105,6 +112,223 @@ fn expand(options: Punctuated<Meta, Token![,]>, function: ItemFn) -> syn::Result
                     ::plwasm_guest::__private::IntoSlot::into_slot(#rust_name(#(#arg_names),*), result);
                 })
             }
+
+            #[link_section = "plwasm.signatures"]
+            #[used]
+            static __PLWASM_SIGNATURE: [u8; #line_len] = *#line_bytes;
+        };
+    })
+}
+
+/// The declared result of a function returning `ty`: a type, `setof type` for `SetOf<T>`,
+/// or `table(name type, ...)` for `Table<(A, B, ...)>` (names from `columns`).
+fn result_type(ty: &Type, columns: Option<&[String]>) -> syn::Result<String> {
+    let Type::Path(path) = ty else { return Ok(sql_type(ty, true)?.0) };
+    let Some(segment) = path.path.segments.last() else { return Ok(sql_type(ty, true)?.0) };
+    let inner = match &segment.arguments {
+        PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
+            GenericArgument::Type(t) => Some(t),
+            _ => None,
+        }),
+        _ => None,
+    };
+    match (segment.ident.to_string().as_str(), inner) {
+        ("Result", Some(inner)) => result_type(inner, columns),
+        ("SetOf", Some(inner)) => Ok(format!("setof {}", sql_type(inner, false)?.0)),
+        ("Table", Some(Type::Tuple(tuple))) => {
+            let mut parts = Vec::new();
+            for (i, element) in tuple.elems.iter().enumerate() {
+                let name = match columns {
+                    Some(names) => names.get(i).cloned().ok_or_else(|| {
+                        syn::Error::new_spanned(tuple, "`columns` names fewer columns than the tuple has")
+                    })?,
+                    None => format!("column{}", i + 1),
+                };
+                parts.push(format!("{name} {}", sql_type(element, false)?.0));
+            }
+            if columns.is_some_and(|names| names.len() != parts.len()) {
+                return Err(syn::Error::new_spanned(tuple, "`columns` names more columns than the tuple has"));
+            }
+            Ok(format!("table({})", parts.join(", ")))
+        }
+        ("Table", _) => Err(syn::Error::new_spanned(ty, "Table takes a tuple: Table<(A, B)>")),
+        _ => Ok(sql_type(ty, true)?.0),
+    }
+}
+
+/// `#[plwasm_guest::aggregate(name = "...")]` on an `impl` block of a `Default` state type:
+/// `accumulate(&mut self, args...)` and `finalize(&self) -> T` make an aggregate;
+/// `merge(&mut self, other: &Self)` with `serialize(&self) -> Vec<u8>` and
+/// `deserialize(bytes: &[u8]) -> Self` (or `Result<Self, Error>`) make it parallel;
+/// `retract(&mut self, args...)` makes it a moving aggregate for window frames.
+/// A row with NULL in a non-`Option` argument is skipped, like a STRICT aggregate.
+#[proc_macro_attribute]
+pub fn aggregate(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let options = parse_macro_input!(attr with Punctuated::<Meta, Token![,]>::parse_terminated);
+    let block = parse_macro_input!(item as syn::ItemImpl);
+    match expand_aggregate(options, block) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+fn expand_aggregate(options: Punctuated<Meta, Token![,]>, block: syn::ItemImpl) -> syn::Result<proc_macro2::TokenStream> {
+    let mut sql_name: Option<String> = None;
+    for option in &options {
+        match option {
+            Meta::NameValue(nv) if nv.path.is_ident("name") => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => sql_name = Some(s.value()),
+                other => return Err(syn::Error::new_spanned(other, "name must be a string literal")),
+            },
+            other => return Err(syn::Error::new_spanned(other, "expected `name = \"...\"`")),
+        }
+    }
+    let Some(sql_name) = sql_name else {
+        return Err(syn::Error::new_spanned(&block.self_ty, "give the aggregate's SQL name: #[aggregate(name = \"...\")]"));
+    };
+    let state = &block.self_ty;
+    let method = |name: &str| {
+        block.items.iter().find_map(|item| match item {
+            syn::ImplItem::Fn(f) if f.sig.ident == name => Some(f.clone()),
+            _ => None,
+        })
+    };
+    let accumulate = method("accumulate")
+        .ok_or_else(|| syn::Error::new_spanned(state, "an aggregate needs fn accumulate(&mut self, ...)"))?;
+    let finalize =
+        method("finalize").ok_or_else(|| syn::Error::new_spanned(state, "an aggregate needs fn finalize(&self) -> T"))?;
+    let merge = method("merge");
+    let serialize = method("serialize");
+    let deserialize = method("deserialize");
+    let retract = method("retract");
+    let parallel = merge.is_some();
+    if parallel && (serialize.is_none() || deserialize.is_none()) {
+        return Err(syn::Error::new_spanned(state, "merge needs serialize(&self) -> Vec<u8> and deserialize(&[u8]) -> Self"));
+    }
+
+    let mut sql_args = Vec::new();
+    let mut arg_types = Vec::new();
+    let mut is_bytes = Vec::new();
+    for input in accumulate.sig.inputs.iter().skip(1) {
+        let FnArg::Typed(typed) = input else { continue };
+        let Pat::Ident(name) = &*typed.pat else {
+            return Err(syn::Error::new_spanned(&typed.pat, "use a plain argument name"));
+        };
+        let (sql, _) = sql_type(&typed.ty, false)?;
+        let name_text = name.ident.to_string();
+        let name_text = name_text.trim_start_matches('_');
+        sql_args.push(format!("{} {sql}", if name_text.is_empty() { "arg" } else { name_text }));
+        is_bytes.push(matches!(sql.as_str(), "text" | "bytea"));
+        arg_types.push((*typed.ty).clone());
+    }
+    if arg_types.is_empty() {
+        return Err(syn::Error::new_spanned(&accumulate.sig, "accumulate takes at least one argument"));
+    }
+    let sql_ret = match &finalize.sig.output {
+        ReturnType::Default => return Err(syn::Error::new_spanned(&finalize.sig, "finalize must return a value")),
+        ReturnType::Type(_, ty) => sql_type(ty, true)?.0,
+    };
+    let mut parts = Vec::new();
+    if parallel {
+        parts.push("merge");
+    }
+    if retract.is_some() {
+        parts.push("retract");
+    }
+    let line = format!(
+        "{sql_name}\t{sql_name}\t{}\t{sql_ret}\taggregate\t{}\n",
+        sql_args.join(", "),
+        if parts.is_empty() { "-".to_string() } else { parts.join(",") }
+    );
+    let line_bytes = syn::LitByteStr::new(line.as_bytes(), Span::call_site());
+    let line_len = line.len();
+    let nargs = arg_types.len();
+    let arg_names: Vec<_> = (0..nargs).map(|i| format_ident!("__plwasm_arg{i}")).collect();
+    let indexes = 0..nargs;
+    let export = |role: &str| format!("{sql_name}.{role}");
+    let (e_new, e_acc, e_fin, e_free) = (export("new"), export("accumulate"), export("finalize"), export("free"));
+    let rows = |method: &syn::Ident| {
+        let (arg_names, arg_types, indexes) = (arg_names.clone(), arg_types.clone(), indexes.clone());
+        quote! {
+            ::plwasm_guest::__private::agg_rows::<#state>(address, count, #nargs, &[#(#is_bytes),*], |state, slots| {
+                #(
+                    let #arg_names: #arg_types = match ::plwasm_guest::__private::FromSlot::from_slot(&slots[#indexes]) {
+                        Ok(value) => value,
+                        Err(_) => return,
+                    };
+                )*
+                state.#method(#(#arg_names),*);
+            });
+        }
+    };
+    let accumulate_rows = rows(&format_ident!("accumulate"));
+    let mut extra = quote! {};
+    if retract.is_some() {
+        let e_ret = export("retract");
+        let retract_rows = rows(&format_ident!("retract"));
+        extra.extend(quote! {
+            #[export_name = #e_ret]
+            extern "C" fn __plwasm_retract(address: i32, count: i32) { #retract_rows }
+        });
+    }
+    if parallel {
+        let (e_merge, e_ser, e_de) = (export("merge"), export("serialize"), export("deserialize"));
+        extra.extend(quote! {
+            #[export_name = #e_merge]
+            extern "C" fn __plwasm_merge(into: i32, from: i32) {
+                // SAFETY: both handles are live states of this aggregate, and distinct.
+                let (into, from) = unsafe {
+                    (::plwasm_guest::__private::agg_state::<#state>(into as u64),
+                     ::plwasm_guest::__private::agg_state::<#state>(from as u64))
+                };
+                into.merge(from);
+            }
+            #[export_name = #e_ser]
+            extern "C" fn __plwasm_serialize(frame: u32) {
+                ::plwasm_guest::__private::call(frame, 1, |args, result| {
+                    // SAFETY: argument 0 is a live state of this aggregate.
+                    let state = unsafe { ::plwasm_guest::__private::agg_state::<#state>(args[0].value) };
+                    ::plwasm_guest::__private::IntoSlot::into_slot(state.serialize(), result);
+                })
+            }
+            #[export_name = #e_de]
+            extern "C" fn __plwasm_deserialize(frame: u32) {
+                ::plwasm_guest::__private::call(frame, 1, |args, result| {
+                    let bytes: &[u8] = match ::plwasm_guest::__private::FromSlot::from_slot(&args[0]) {
+                        Ok(bytes) => bytes,
+                        Err(_) => &[],
+                    };
+                    let state = ::plwasm_guest::__private::IntoState::into_state(<#state>::deserialize(bytes));
+                    result.flags = 0;
+                    result.value = ::plwasm_guest::__private::agg_adopt::<#state>(state);
+                })
+            }
+        });
+    }
+
+    Ok(quote! {
+        #block
+
+        const _: () = {
+            #[export_name = #e_new]
+            extern "C" fn __plwasm_new() -> i32 {
+                ::plwasm_guest::__private::agg_new::<#state>()
+            }
+            #[export_name = #e_free]
+            extern "C" fn __plwasm_free(handle: i32) {
+                ::plwasm_guest::__private::agg_free::<#state>(handle)
+            }
+            #[export_name = #e_acc]
+            extern "C" fn __plwasm_accumulate(address: i32, count: i32) { #accumulate_rows }
+            #[export_name = #e_fin]
+            extern "C" fn __plwasm_finalize(frame: u32) {
+                ::plwasm_guest::__private::call(frame, 1, |args, result| {
+                    // SAFETY: argument 0 is a live state of this aggregate.
+                    let state = unsafe { ::plwasm_guest::__private::agg_state::<#state>(args[0].value) };
+                    ::plwasm_guest::__private::IntoSlot::into_slot(state.finalize(), result);
+                })
+            }
+            #extra
 
             #[link_section = "plwasm.signatures"]
             #[used]

@@ -34,7 +34,7 @@
 //! | `Result<T, Error>` (results) | T, or an ERROR |
 //! | `()` (results) | void |
 
-pub use plwasm_guest_macros::export;
+pub use plwasm_guest_macros::{aggregate, export};
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -173,8 +173,15 @@ pub extern "C" fn plwasm_alloc(size: i32) -> i32 {
 
 thread_local! {
     /// The last result's storage, kept until the next call so the host can copy it out.
-    static HELD: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    static HELD: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
 }
+
+/// A `RETURNS SETOF t` result: one row per element.
+pub struct SetOf<T>(pub Vec<T>);
+
+/// A `RETURNS TABLE (...)` result: one row per tuple. Name the columns with
+/// `#[export(columns = "a, b")]`.
+pub struct Table<R>(pub Vec<R>);
 
 /// Plumbing for `#[export]`; not a stable API.
 #[doc(hidden)]
@@ -203,7 +210,7 @@ pub mod __private {
     /// Runs one exported call on the frame at `frame` with `nargs` arguments.
     pub fn call(frame: u32, nargs: usize, body: impl FnOnce(&[Slot], &mut Slot)) {
         install_panic_hook();
-        HELD.with(|held| held.borrow_mut().take());
+        HELD.with(|held| held.borrow_mut().clear());
         // SAFETY: the host wrote nargs + 1 slots at `frame`, 8-aligned, inside this module's
         // memory, and nothing else refers to them during the call.
         let slots = unsafe { std::slice::from_raw_parts_mut(frame as usize as *mut Slot, nargs + 1) };
@@ -343,7 +350,131 @@ pub mod __private {
         let boxed = Box::new(value);
         let (address, len) = view(&boxed);
         set(slot, address, len);
-        HELD.with(|held| *held.borrow_mut() = Some(boxed));
+        HELD.with(|held| held.borrow_mut().push(boxed));
+    }
+
+    /// Writes rows of `columns` slots each and points the result slot at them.
+    fn rows<T>(items: Vec<T>, columns: usize, result: &mut Slot, mut write: impl FnMut(T, &mut [Slot])) {
+        let count = items.len();
+        let mut slots: Vec<Slot> = (0..count * columns).map(|_| Slot { flags: 0, len: 0, value: 0 }).collect();
+        for (item, row) in items.into_iter().zip(slots.chunks_exact_mut(columns.max(1))) {
+            write(item, row);
+        }
+        hold(slots, result, |s| (s.as_ptr() as usize, count));
+    }
+
+    impl<T: IntoSlot> IntoSlot for SetOf<T> {
+        fn into_slot(self, slot: &mut Slot) {
+            rows(self.0, 1, slot, |item, row| item.into_slot(&mut row[0]));
+        }
+    }
+
+    /// A tuple that fills one row of a `Table`.
+    pub trait IntoRow {
+        const COLUMNS: usize;
+        fn into_row(self, row: &mut [Slot]);
+    }
+
+    macro_rules! tuples {
+        ($($n:literal: $($t:ident $i:tt),*;)*) => {$(
+            impl<$($t: IntoSlot),*> IntoRow for ($($t,)*) {
+                const COLUMNS: usize = $n;
+                fn into_row(self, row: &mut [Slot]) {
+                    $(self.$i.into_slot(&mut row[$i]);)*
+                }
+            }
+        )*};
+    }
+
+    tuples! {
+        1: A 0;
+        2: A 0, B 1;
+        3: A 0, B 1, C 2;
+        4: A 0, B 1, C 2, D 3;
+        5: A 0, B 1, C 2, D 3, E 4;
+        6: A 0, B 1, C 2, D 3, E 4, F 5;
+    }
+
+    impl<R: IntoRow> IntoSlot for Table<R> {
+        fn into_slot(self, slot: &mut Slot) {
+            rows(self.0, R::COLUMNS, slot, |item, row| item.into_row(row));
+        }
+    }
+
+    // ---- aggregates (see docs/abi.md, "Aggregates") ----
+
+    /// A new boxed state; its address is the handle.
+    pub fn agg_new<T: Default>() -> i32 {
+        install_panic_hook();
+        Box::into_raw(Box::new(T::default())) as usize as i32
+    }
+
+    /// The state behind a handle.
+    ///
+    /// # Safety
+    /// `handle` must come from `agg_new` or `agg_adopt` for the same `T` and not be freed.
+    pub unsafe fn agg_state<'a, T>(handle: u64) -> &'a mut T {
+        // SAFETY: the host passes back only handles this module made for this aggregate.
+        unsafe { &mut *(handle as u32 as usize as *mut T) }
+    }
+
+    /// Boxes a state made by `deserialize` and returns its handle.
+    pub fn agg_adopt<T>(state: T) -> u64 {
+        Box::into_raw(Box::new(state)) as usize as u64
+    }
+
+    /// What `deserialize` may return: the state, or an error to raise.
+    pub trait IntoState<T> {
+        fn into_state(self) -> T;
+    }
+
+    impl<T> IntoState<T> for T {
+        fn into_state(self) -> T {
+            self
+        }
+    }
+
+    impl<T> IntoState<T> for Result<T, Error> {
+        fn into_state(self) -> T {
+            self.unwrap_or_else(|err| err.raise())
+        }
+    }
+
+    /// Frees a state.
+    pub fn agg_free<T>(handle: i32) {
+        // SAFETY: the host frees each handle it got from new/deserialize once.
+        drop(unsafe { Box::from_raw(handle as u32 as usize as *mut T) });
+    }
+
+    /// Calls `row(state, args)` for each of the `count` rows at `address`, each with `nargs`
+    /// values. `bytes[i]` says whether argument `i` is text or bytea (a payload reference).
+    pub fn agg_rows<T>(address: i32, count: i32, nargs: usize, bytes: &[bool], mut row: impl FnMut(&mut T, &[Slot])) {
+        install_panic_hook();
+        let count = count as u32 as usize;
+        let words_per_row = 1 + nargs;
+        // SAFETY: the host wrote `count` rows of `words_per_row` u64 words at `address`,
+        // 8-aligned, inside this module's memory, followed by the payload area.
+        let words = unsafe { std::slice::from_raw_parts(address as u32 as usize as *const u64, count * words_per_row) };
+        let payload = address as u32 as usize + count * words_per_row * 8;
+        let mut slots: Vec<Slot> = (0..nargs).map(|_| Slot { flags: 0, len: 0, value: 0 }).collect();
+        for chunk in words.chunks_exact(words_per_row) {
+            let header = chunk[0];
+            let nulls = (header >> 32) as u32;
+            for (i, slot) in slots.iter_mut().enumerate() {
+                let word = chunk[1 + i];
+                slot.flags = (nulls >> i) & 1;
+                if bytes[i] {
+                    slot.len = (word >> 32) as u32;
+                    slot.value = (payload + (word as u32) as usize) as u64;
+                } else {
+                    slot.len = 0;
+                    slot.value = word;
+                }
+            }
+            // SAFETY: the header's low half is a handle this module made.
+            let state = unsafe { agg_state::<T>(header & 0xFFFF_FFFF) };
+            row(state, &slots);
+        }
     }
 
     impl IntoSlot for String {

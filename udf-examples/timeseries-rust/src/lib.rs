@@ -1,0 +1,724 @@
+//! Time-series downsampling and statistics, computed where the data lives.
+//!
+//! - `lttb(ts, value, n)`: Largest-Triangle-Three-Buckets (Steinarsson 2013), as published.
+//! - `m4(ts, value, width, t_start, t_end)`: first, last, min and max point per pixel column
+//!   (Jugel et al. 2014); mergeable, so it runs as a parallel partial aggregate.
+//! - `points(series)`: a series (what `lttb` and `m4` return) as rows `(ts, value)`.
+//! - `stats_agg(value)`: count, mean, variance, min, max (Welford; merged with Chan et al.),
+//!   read with `stats_count`, `stats_mean`, `stats_variance`, `stats_stddev`, `stats_min`,
+//!   `stats_max`, and merged with the `stats_rollup` aggregate.
+//! - `percentile_agg(value)`: a DDSketch with 1% relative accuracy, read with
+//!   `approx_percentile(sketch, q)` and `sketch_count`, merged with `percentile_rollup`.
+//! - `running_mean(value)`: a mean that also runs as a moving aggregate in window frames.
+//!
+//! A series is a `bytea` of 16-byte points: microseconds since 1970-01-01 UTC (i64, little
+//! endian), then the value (f64, little endian), in time order.
+
+use std::collections::BTreeMap;
+
+use plwasm_guest::{aggregate, export, Error, Table, TimestampTz};
+
+// ---------------------------------------------------------------- series encoding
+
+fn encode_series(points: &[(i64, f64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(points.len() * 16);
+    for (ts, value) in points {
+        out.extend_from_slice(&ts.to_le_bytes());
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+    out
+}
+
+fn decode_series(bytes: &[u8]) -> Result<Vec<(i64, f64)>, Error> {
+    if bytes.len() % 16 != 0 {
+        return Err(Error::invalid_parameter(format!(
+            "a series is a multiple of 16 bytes (timestamp, value); this one has {} bytes",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(16)
+        .map(|p| {
+            let ts = i64::from_le_bytes(p[0..8].try_into().unwrap_or_default());
+            let value = f64::from_le_bytes(p[8..16].try_into().unwrap_or_default());
+            (ts, value)
+        })
+        .collect())
+}
+
+/// The points of a series as rows `(ts, value)`.
+#[export(columns = "ts, value")]
+fn points(series: &[u8]) -> Result<Table<(TimestampTz, f64)>, Error> {
+    Ok(Table(decode_series(series)?.into_iter().map(|(ts, v)| (TimestampTz(ts), v)).collect()))
+}
+
+/// The number of points in a series.
+#[export]
+fn series_length(series: &[u8]) -> i32 {
+    (series.len() / 16) as i32
+}
+
+/// A little reader for serialized states.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn u64(&mut self) -> Result<u64, Error> {
+        let (head, rest) = self.0.split_at_checked(8).ok_or_else(|| Error::invalid_parameter("truncated state"))?;
+        self.0 = rest;
+        Ok(u64::from_le_bytes(head.try_into().unwrap_or_default()))
+    }
+    fn i64(&mut self) -> Result<i64, Error> {
+        self.u64().map(|v| v as i64)
+    }
+    fn f64(&mut self) -> Result<f64, Error> {
+        self.u64().map(f64::from_bits)
+    }
+}
+
+// ---------------------------------------------------------------- LTTB
+
+/// Largest-Triangle-Three-Buckets, exactly as published (Sveinn Steinarsson, "Downsampling
+/// Time Series for Visual Representation", 2013, algorithm 1.2 and the reference code): the
+/// first and last points are kept; the others are split into `threshold - 2` buckets of equal
+/// size by position; from each bucket the point forming the largest triangle with the point
+/// chosen in the previous bucket and the average of the next bucket is kept.
+pub fn lttb(data: &[(f64, f64)], threshold: usize) -> Vec<usize> {
+    let len = data.len();
+    if threshold >= len || threshold < 3 {
+        return (0..len).collect();
+    }
+    let mut sampled = Vec::with_capacity(threshold);
+    let every = (len - 2) as f64 / (threshold - 2) as f64;
+    let mut a = 0usize;
+    sampled.push(0);
+    for i in 0..threshold - 2 {
+        let avg_start = ((i + 1) as f64 * every).floor() as usize + 1;
+        let avg_end = (((i + 2) as f64 * every).floor() as usize + 1).min(len);
+        let avg_len = (avg_end - avg_start) as f64;
+        let (mut avg_x, mut avg_y) = (0.0, 0.0);
+        for point in &data[avg_start..avg_end] {
+            avg_x += point.0;
+            avg_y += point.1;
+        }
+        avg_x /= avg_len;
+        avg_y /= avg_len;
+
+        let range_start = (i as f64 * every).floor() as usize + 1;
+        let range_end = ((i + 1) as f64 * every).floor() as usize + 1;
+        let (ax, ay) = data[a];
+        let mut max_area = -1.0;
+        let mut next_a = range_start;
+        for (j, point) in data.iter().enumerate().take(range_end).skip(range_start) {
+            let area = ((ax - avg_x) * (point.1 - ay) - (ax - point.0) * (avg_y - ay)).abs() * 0.5;
+            if area > max_area {
+                max_area = area;
+                next_a = j;
+            }
+        }
+        sampled.push(next_a);
+        a = next_a;
+    }
+    sampled.push(len - 1);
+    sampled
+}
+
+/// State of `lttb`: the points seen, and the requested size.
+#[derive(Default)]
+pub struct Lttb {
+    points: Vec<(i64, f64)>,
+    n: i32,
+}
+
+#[aggregate(name = "lttb")]
+impl Lttb {
+    fn accumulate(&mut self, ts: TimestampTz, value: f64, n: i32) {
+        self.points.push((ts.0, value));
+        self.n = n;
+    }
+
+    fn finalize(&self) -> Result<Vec<u8>, Error> {
+        if self.points.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.n < 3 {
+            return Err(Error::invalid_parameter(format!("lttb needs n >= 3 (the first, the last and one bucket), not {}", self.n)));
+        }
+        let mut sorted = self.points.clone();
+        sorted.sort_by_key(|p| p.0);
+        let xy: Vec<(f64, f64)> = sorted.iter().map(|&(t, v)| (t as f64, v)).collect();
+        let chosen: Vec<(i64, f64)> = lttb(&xy, self.n as usize).into_iter().map(|i| sorted[i]).collect();
+        Ok(encode_series(&chosen))
+    }
+
+    fn merge(&mut self, other: &Self) {
+        self.points.extend_from_slice(&other.points);
+        self.n = self.n.max(other.n);
+    }
+
+    fn serialize(&self) -> Vec<u8> {
+        let mut out = (self.n as i64).to_le_bytes().to_vec();
+        out.extend(encode_series(&self.points));
+        out
+    }
+
+    fn deserialize(bytes: &[u8]) -> Result<Self, Error> {
+        let n = Reader(bytes).i64()? as i32;
+        Ok(Lttb { n, points: decode_series(&bytes[8..])? })
+    }
+}
+
+// ---------------------------------------------------------------- M4
+
+#[derive(Clone, Copy)]
+struct Column {
+    first: (i64, f64),
+    last: (i64, f64),
+    min: (i64, f64),
+    max: (i64, f64),
+}
+
+impl Column {
+    fn new(point: (i64, f64)) -> Column {
+        Column { first: point, last: point, min: point, max: point }
+    }
+
+    /// Adds a point; ties keep the earlier point (first, min, max) or the later (last), so the
+    /// result does not depend on the order rows arrive in.
+    fn add(&mut self, p: (i64, f64)) {
+        if p.0 < self.first.0 {
+            self.first = p;
+        }
+        if p.0 > self.last.0 {
+            self.last = p;
+        }
+        if p.1 < self.min.1 || (p.1 == self.min.1 && p.0 < self.min.0) {
+            self.min = p;
+        }
+        if p.1 > self.max.1 || (p.1 == self.max.1 && p.0 < self.max.0) {
+            self.max = p;
+        }
+    }
+
+    fn merge(&mut self, other: &Column) {
+        for p in [other.first, other.last, other.min, other.max] {
+            self.add(p);
+        }
+    }
+}
+
+/// State of `m4`: the time range, the number of pixel columns, and each column's points.
+#[derive(Default)]
+pub struct M4 {
+    width: i32,
+    t_start: i64,
+    t_end: i64,
+    columns: Vec<Option<Column>>,
+}
+
+impl M4 {
+    fn configure(&mut self, width: i32, t_start: i64, t_end: i64) -> Result<(), Error> {
+        if self.columns.is_empty() {
+            if width < 1 || t_end <= t_start {
+                return Err(Error::invalid_parameter("m4 needs width >= 1 and t_end after t_start"));
+            }
+            *self = M4 { width, t_start, t_end, columns: vec![None; width as usize] };
+        } else if (width, t_start, t_end) != (self.width, self.t_start, self.t_end) {
+            return Err(Error::invalid_parameter("m4's width, t_start and t_end must be the same for every row of a group"));
+        }
+        Ok(())
+    }
+
+    fn column_of(&self, ts: i64) -> usize {
+        let offset = (ts - self.t_start) as i128 * self.width as i128 / (self.t_end - self.t_start) as i128;
+        (offset as usize).min(self.width as usize - 1)
+    }
+}
+
+#[aggregate(name = "m4")]
+impl M4 {
+    fn accumulate(&mut self, ts: TimestampTz, value: f64, width: i32, t_start: TimestampTz, t_end: TimestampTz) {
+        if let Err(err) = self.configure(width, t_start.0, t_end.0) {
+            err.raise();
+        }
+        if ts.0 < self.t_start || ts.0 > self.t_end {
+            return;
+        }
+        let column = self.column_of(ts.0);
+        match &mut self.columns[column] {
+            Some(c) => c.add((ts.0, value)),
+            empty => *empty = Some(Column::new((ts.0, value))),
+        }
+    }
+
+    fn finalize(&self) -> Vec<u8> {
+        let mut chosen = Vec::with_capacity(self.columns.len() * 4);
+        for column in self.columns.iter().flatten() {
+            let mut four = [column.first, column.min, column.max, column.last];
+            four.sort_by_key(|p| p.0);
+            for (i, p) in four.iter().enumerate() {
+                if i == 0 || p.0 != four[i - 1].0 {
+                    chosen.push(*p);
+                }
+            }
+        }
+        encode_series(&chosen)
+    }
+
+    fn merge(&mut self, other: &Self) {
+        if other.columns.is_empty() {
+            return;
+        }
+        if let Err(err) = self.configure(other.width, other.t_start, other.t_end) {
+            err.raise();
+        }
+        for (mine, theirs) in self.columns.iter_mut().zip(&other.columns) {
+            match (mine.as_mut(), theirs) {
+                (Some(m), Some(t)) => m.merge(t),
+                (None, Some(t)) => *mine = Some(*t),
+                _ => {}
+            }
+        }
+    }
+
+    fn serialize(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for word in [self.width as i64, self.t_start, self.t_end] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        for (i, column) in self.columns.iter().enumerate() {
+            if let Some(c) = column {
+                out.extend_from_slice(&(i as i64).to_le_bytes());
+                out.extend(encode_series(&[c.first, c.last, c.min, c.max]));
+            }
+        }
+        out
+    }
+
+    fn deserialize(bytes: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader(bytes);
+        let (width, t_start, t_end) = (r.i64()? as i32, r.i64()?, r.i64()?);
+        let mut state = M4::default();
+        if width > 0 {
+            state.configure(width, t_start, t_end)?;
+        }
+        while !r.0.is_empty() {
+            let i = r.i64()? as usize;
+            let mut p = [(0, 0.0); 4];
+            for point in &mut p {
+                *point = (r.i64()?, r.f64()?);
+            }
+            let slot = state.columns.get_mut(i).ok_or_else(|| Error::invalid_parameter("bad m4 state"))?;
+            *slot = Some(Column { first: p[0], last: p[1], min: p[2], max: p[3] });
+        }
+        Ok(state)
+    }
+}
+
+// ---------------------------------------------------------------- statistics
+
+/// Count, mean and sum of squared deviations (Welford), min and max.
+#[derive(Default, Clone, Copy)]
+pub struct Stats {
+    n: u64,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Stats {
+    fn add(&mut self, x: f64) {
+        if self.n == 0 {
+            self.min = x;
+            self.max = x;
+        } else {
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+        self.n += 1;
+        let delta = x - self.mean;
+        self.mean += delta / self.n as f64;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    /// Chan, Golub and LeVeque's pairwise update.
+    fn combine(&mut self, other: &Stats) {
+        if other.n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = *other;
+            return;
+        }
+        let n = self.n + other.n;
+        let delta = other.mean - self.mean;
+        self.mean += delta * other.n as f64 / n as f64;
+        self.m2 += other.m2 + delta * delta * self.n as f64 * other.n as f64 / n as f64;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.n = n;
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(40);
+        out.extend_from_slice(&self.n.to_le_bytes());
+        for v in [self.mean, self.m2, self.min, self.max] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Stats, Error> {
+        if bytes.len() != 40 {
+            return Err(Error::invalid_parameter(format!("a stats summary has 40 bytes, not {}", bytes.len())));
+        }
+        let mut r = Reader(bytes);
+        Ok(Stats { n: r.u64()?, mean: r.f64()?, m2: r.f64()?, min: r.f64()?, max: r.f64()? })
+    }
+}
+
+#[aggregate(name = "stats_agg")]
+impl Stats {
+    fn accumulate(&mut self, value: f64) {
+        self.add(value);
+    }
+    fn finalize(&self) -> Vec<u8> {
+        self.encode()
+    }
+    fn merge(&mut self, other: &Self) {
+        self.combine(other);
+    }
+    fn serialize(&self) -> Vec<u8> {
+        self.encode()
+    }
+    fn deserialize(bytes: &[u8]) -> Result<Self, Error> {
+        Stats::decode(bytes)
+    }
+}
+
+/// `stats_rollup(summary)`: merges summaries made by `stats_agg`.
+#[derive(Default)]
+pub struct StatsRollup(Stats);
+
+#[aggregate(name = "stats_rollup")]
+impl StatsRollup {
+    fn accumulate(&mut self, summary: &[u8]) {
+        match Stats::decode(summary) {
+            Ok(other) => self.0.combine(&other),
+            Err(err) => err.raise(),
+        }
+    }
+    fn finalize(&self) -> Vec<u8> {
+        self.0.encode()
+    }
+    fn merge(&mut self, other: &Self) {
+        self.0.combine(&other.0);
+    }
+    fn serialize(&self) -> Vec<u8> {
+        self.0.encode()
+    }
+    fn deserialize(bytes: &[u8]) -> Result<Self, Error> {
+        Stats::decode(bytes).map(StatsRollup)
+    }
+}
+
+#[export]
+fn stats_count(summary: &[u8]) -> Result<i64, Error> {
+    Ok(Stats::decode(summary)?.n as i64)
+}
+
+#[export]
+fn stats_mean(summary: &[u8]) -> Result<Option<f64>, Error> {
+    let s = Stats::decode(summary)?;
+    Ok((s.n > 0).then_some(s.mean))
+}
+
+/// Sample variance, like `var_samp` (NULL below two values).
+#[export]
+fn stats_variance(summary: &[u8]) -> Result<Option<f64>, Error> {
+    let s = Stats::decode(summary)?;
+    Ok((s.n > 1).then(|| s.m2 / (s.n - 1) as f64))
+}
+
+/// Sample standard deviation, like `stddev_samp`.
+#[export]
+fn stats_stddev(summary: &[u8]) -> Result<Option<f64>, Error> {
+    Ok(stats_variance(summary)?.map(f64::sqrt))
+}
+
+#[export]
+fn stats_min(summary: &[u8]) -> Result<Option<f64>, Error> {
+    let s = Stats::decode(summary)?;
+    Ok((s.n > 0).then_some(s.min))
+}
+
+#[export]
+fn stats_max(summary: &[u8]) -> Result<Option<f64>, Error> {
+    let s = Stats::decode(summary)?;
+    Ok((s.n > 0).then_some(s.max))
+}
+
+// ---------------------------------------------------------------- running mean (window frames)
+
+/// A mean that can also drop values, so window frames slide instead of restarting.
+#[derive(Default)]
+pub struct RunningMean {
+    n: i64,
+    sum: f64,
+}
+
+#[aggregate(name = "running_mean")]
+impl RunningMean {
+    fn accumulate(&mut self, value: f64) {
+        self.n += 1;
+        self.sum += value;
+    }
+    fn retract(&mut self, value: f64) {
+        self.n -= 1;
+        self.sum -= value;
+    }
+    fn finalize(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum / self.n as f64)
+    }
+}
+
+// ---------------------------------------------------------------- percentiles (DDSketch)
+
+/// Relative accuracy of the sketch: a quantile is within 1% of the true value.
+const ALPHA: f64 = 0.01;
+
+/// DDSketch (Masson, Rim and Lee, VLDB 2019) with unbounded logarithmic bins: values in
+/// (γ^(i-1), γ^i] count in bin i, γ = (1+α)/(1-α); negative values mirror that; zeros
+/// count apart.
+#[derive(Default, Clone)]
+pub struct Sketch {
+    positive: BTreeMap<i32, u64>,
+    negative: BTreeMap<i32, u64>,
+    zeros: u64,
+    count: u64,
+    min: f64,
+    max: f64,
+}
+
+fn gamma() -> f64 {
+    (1.0 + ALPHA) / (1.0 - ALPHA)
+}
+
+fn bin(x: f64) -> i32 {
+    (x.ln() / gamma().ln()).ceil() as i32
+}
+
+fn bin_value(i: i32) -> f64 {
+    2.0 * gamma().powi(i) / (gamma() + 1.0)
+}
+
+/// Values closer to zero than this count as zero (their logarithm leaves i32 bins).
+const MIN_INDEXABLE: f64 = 1e-300;
+
+impl Sketch {
+    fn add(&mut self, x: f64) {
+        if x.is_nan() {
+            return;
+        }
+        if self.count == 0 {
+            self.min = x;
+            self.max = x;
+        } else {
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+        self.count += 1;
+        if x > MIN_INDEXABLE {
+            *self.positive.entry(bin(x)).or_default() += 1;
+        } else if x < -MIN_INDEXABLE {
+            *self.negative.entry(bin(-x)).or_default() += 1;
+        } else {
+            self.zeros += 1;
+        }
+    }
+
+    fn combine(&mut self, other: &Sketch) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = other.clone();
+            return;
+        }
+        for (i, c) in &other.positive {
+            *self.positive.entry(*i).or_default() += c;
+        }
+        for (i, c) in &other.negative {
+            *self.negative.entry(*i).or_default() += c;
+        }
+        self.zeros += other.zeros;
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    /// The value at rank ⌊q·(count−1)⌋ (0-based, ascending), within ALPHA relative error.
+    fn quantile(&self, q: f64) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = (q * (self.count - 1) as f64).floor() as u64;
+        let mut seen = 0u64;
+        let estimate = 'found: {
+            for (i, c) in self.negative.iter().rev() {
+                seen += c;
+                if seen > rank {
+                    break 'found -bin_value(*i);
+                }
+            }
+            seen += self.zeros;
+            if seen > rank {
+                break 'found 0.0;
+            }
+            for (i, c) in &self.positive {
+                seen += c;
+                if seen > rank {
+                    break 'found bin_value(*i);
+                }
+            }
+            self.max
+        };
+        Some(estimate.clamp(self.min, self.max))
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for word in [self.count, self.zeros, self.min.to_bits(), self.max.to_bits()] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        for bins in [&self.positive, &self.negative] {
+            out.extend_from_slice(&(bins.len() as u64).to_le_bytes());
+            for (i, c) in bins {
+                out.extend_from_slice(&(*i as i64).to_le_bytes());
+                out.extend_from_slice(&c.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Sketch, Error> {
+        let mut r = Reader(bytes);
+        let mut sketch = Sketch { count: r.u64()?, zeros: r.u64()?, min: r.f64()?, max: r.f64()?, ..Sketch::default() };
+        for negative in [false, true] {
+            for _ in 0..r.u64()? {
+                let (i, c) = (r.i64()? as i32, r.u64()?);
+                let bins = if negative { &mut sketch.negative } else { &mut sketch.positive };
+                bins.insert(i, c);
+            }
+        }
+        if !r.0.is_empty() {
+            return Err(Error::invalid_parameter("trailing bytes after a percentile sketch"));
+        }
+        Ok(sketch)
+    }
+}
+
+#[aggregate(name = "percentile_agg")]
+impl Sketch {
+    fn accumulate(&mut self, value: f64) {
+        self.add(value);
+    }
+    fn finalize(&self) -> Vec<u8> {
+        self.encode()
+    }
+    fn merge(&mut self, other: &Self) {
+        self.combine(other);
+    }
+    fn serialize(&self) -> Vec<u8> {
+        self.encode()
+    }
+    fn deserialize(bytes: &[u8]) -> Result<Self, Error> {
+        Sketch::decode(bytes)
+    }
+}
+
+/// `percentile_rollup(sketch)`: merges sketches made by `percentile_agg`.
+#[derive(Default)]
+pub struct SketchRollup(Sketch);
+
+#[aggregate(name = "percentile_rollup")]
+impl SketchRollup {
+    fn accumulate(&mut self, sketch: &[u8]) {
+        match Sketch::decode(sketch) {
+            Ok(other) => self.0.combine(&other),
+            Err(err) => err.raise(),
+        }
+    }
+    fn finalize(&self) -> Vec<u8> {
+        self.0.encode()
+    }
+    fn merge(&mut self, other: &Self) {
+        self.0.combine(&other.0);
+    }
+    fn serialize(&self) -> Vec<u8> {
+        self.0.encode()
+    }
+    fn deserialize(bytes: &[u8]) -> Result<Self, Error> {
+        Sketch::decode(bytes).map(SketchRollup)
+    }
+}
+
+/// The approximate `q`-quantile (0 ≤ q ≤ 1) of a sketch: the value at rank ⌊q·(n−1)⌋ of the
+/// sorted input, within 1% relative error.
+#[export]
+fn approx_percentile(sketch: &[u8], q: f64) -> Result<Option<f64>, Error> {
+    if !(0.0..=1.0).contains(&q) {
+        return Err(Error::invalid_parameter(format!("percentile {q} is not between 0 and 1")));
+    }
+    Ok(Sketch::decode(sketch)?.quantile(q))
+}
+
+#[export]
+fn sketch_count(sketch: &[u8]) -> Result<i64, Error> {
+    Ok(Sketch::decode(sketch)?.count as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lttb_keeps_ends_and_one_point_per_bucket() {
+        let data: Vec<(f64, f64)> = (0..100).map(|i| (i as f64, ((i * 7) % 13) as f64)).collect();
+        let chosen = lttb(&data, 10);
+        assert_eq!(chosen.len(), 10);
+        assert_eq!(chosen[0], 0);
+        assert_eq!(chosen[9], 99);
+        assert!(chosen.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(lttb(&data, 200).len(), 100);
+    }
+
+    #[test]
+    fn sketch_quantiles_are_within_alpha() {
+        let mut s = Sketch::default();
+        let values: Vec<f64> = (1..=10_000).map(|i| (i as f64).powf(1.5) - 300.0).collect();
+        for v in &values {
+            s.add(*v);
+        }
+        for q in [0.0, 0.01, 0.5, 0.9, 0.99, 1.0] {
+            let exact = values[(q * (values.len() - 1) as f64).floor() as usize];
+            let approx = s.quantile(q).unwrap();
+            assert!((approx - exact).abs() <= ALPHA * exact.abs() + 1e-9, "q={q}: {approx} vs {exact}");
+        }
+        let round = Sketch::decode(&s.encode()).unwrap();
+        assert_eq!(round.quantile(0.5), s.quantile(0.5));
+    }
+
+    #[test]
+    fn stats_merge_like_one_pass() {
+        let (mut a, mut b, mut all) = (Stats::default(), Stats::default(), Stats::default());
+        for i in 0..1000 {
+            let x = (i as f64 * 0.37).sin() * 100.0;
+            if i % 3 == 0 { a.add(x) } else { b.add(x) }
+            all.add(x);
+        }
+        a.combine(&b);
+        assert_eq!(a.n, all.n);
+        assert!((a.mean - all.mean).abs() < 1e-9 && (a.m2 - all.m2).abs() < 1e-6);
+    }
+}
