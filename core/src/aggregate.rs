@@ -105,7 +105,7 @@ impl SupportRole {
             format!("({}) RETURNS {}{}", args.join(", "), signature.ret.sql_name(), if signature.strict { " STRICT" } else { "" })
         };
         let needs = |expected: String| {
-            bad(format!("A {} support function must be {expected}; this one is {}.", self.suffix(), described()))
+            bad(format!("The {} support function must be {expected}; this one is {}.", self.suffix(), described()))
         };
         match self {
             SupportRole::Accumulate | SupportRole::Retract => {

@@ -170,6 +170,8 @@ pub enum PlWasmError {
     InitialMemoryTooLarge { bytes: u64, limit: u64 },
     /// An aggregate support function whose signature or module does not fit its role.
     AggregateSupport { what: String },
+    /// `plwasm.create_aggregate` refused the support functions it was given.
+    BadAggregate { what: String },
     /// An aggregate support function called other than by an aggregate.
     NotInAggregate,
     /// A state made by another aggregate (or not by plwasm) handed to a support function.
@@ -311,6 +313,7 @@ impl PlWasmError {
             | NothingDeclared { .. }
             | AbiExportMissing { .. }
             | AggregateSupport { .. }
+            | BadAggregate { .. }
             | InitialMemoryTooLarge { .. } => SqlState::InvalidFunctionDefinition,
             NotInAggregate | SetNotAllowed => SqlState::FeatureNotSupported,
             ForeignState => SqlState::DatatypeMismatch,
@@ -543,6 +546,11 @@ impl PlWasmError {
             ),
             AggregateSupport { what } => (
                 format!("wasm function \"{function}\" is not a valid aggregate support function"),
+                Some(what.clone()),
+                Some("See \"Aggregates\" in docs/abi.md for the exports and signatures a wasm aggregate needs.".into()),
+            ),
+            BadAggregate { what } => (
+                format!("cannot create wasm aggregate \"{function}\""),
                 Some(what.clone()),
                 Some("See \"Aggregates\" in docs/abi.md for the exports and signatures a wasm aggregate needs.".into()),
             ),

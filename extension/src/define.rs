@@ -58,7 +58,11 @@ fn create_aggregate_by_oid(
             refuse(name, format!("{} is not a LANGUAGE wasm function.", facts.signature));
         }
         if !facts.owned {
-            refuse(name, format!("You do not own {}.", facts.signature));
+            pgrx::ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                format!("must be owner of function {}", facts.signature)
+            );
         }
         all_parallel_safe &= facts.parallel_safe;
         let proc = catalog::read_proc(*oid);
@@ -207,7 +211,7 @@ fn target_name(name: &str, accumulate: pg_sys::Oid) -> (String, String) {
 }
 
 fn refuse(name: &str, why: String) -> ! {
-    raise(&PlWasmError::AggregateSupport { what: why }, name)
+    raise(&PlWasmError::BadAggregate { what: why }, name)
 }
 
 fn quote(identifier: &str) -> String {

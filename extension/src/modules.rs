@@ -49,34 +49,83 @@ SELECT m.sha256, m.owner::text,
   FROM plwasm.module_store m
  WHERE m.name = $1";
 
-fn spi_error(err: pgrx::spi::Error) -> PlWasmError {
-    PlWasmError::Internal { message: format!("reading plwasm.module_store: {err}") }
+/// Reads module `name`; its bytes only when `with_bytes`.
+///
+/// Runs on the call path, also in parallel workers and in a leader whose transaction has
+/// written (CREATE TABLE AS, INSERT ... SELECT). pgrx's SPI treats such a transaction as
+/// read-write and increments the command counter, which parallel mode forbids; this read is
+/// a plain SELECT, so it goes to SPI directly as read-only.
+pub fn fetch(name: &str, with_bytes: bool) -> Result<Option<StoredModule>, PlWasmError> {
+    let query = std::ffi::CString::new(FETCH).expect("no NUL in the query");
+    let name_text = std::ffi::CString::new(name).map_err(|_| PlWasmError::BadModuleName { module: name.into() })?;
+    // SAFETY: connects SPI, runs one read-only query with two arguments of the declared types,
+    // copies every value it needs into owned Rust values while connected, and disconnects.
+    // An error inside SPI raises (pgrx turns it into a panic that unwinds to the guard), and
+    // transaction abort cleans up the SPI connection.
+    unsafe {
+        if pg_sys::SPI_connect() < 0 {
+            return Err(spi_error("SPI_connect failed"));
+        }
+        let mut types = [pg_sys::TEXTOID, pg_sys::BOOLOID];
+        let mut values = [
+            pg_sys::Datum::from(pg_sys::cstring_to_text(name_text.as_ptr())),
+            pg_sys::Datum::from(with_bytes),
+        ];
+        let nulls = [b' ' as std::ffi::c_char, b' ' as std::ffi::c_char];
+        let status = pg_sys::SPI_execute_with_args(
+            query.as_ptr(),
+            2,
+            types.as_mut_ptr(),
+            values.as_mut_ptr(),
+            nulls.as_ptr(),
+            true,
+            1,
+        );
+        let result = if status != pg_sys::SPI_OK_SELECT as i32 {
+            Err(spi_error(&format!("reading plwasm.module_store failed (SPI status {status})")))
+        } else if pg_sys::SPI_processed == 0 {
+            Ok(None)
+        } else {
+            let table = pg_sys::SPI_tuptable;
+            let tuple = *(*table).vals;
+            let desc = (*table).tupdesc;
+            let column = |n: i32| {
+                let mut is_null = false;
+                let datum = pg_sys::SPI_getbinval(tuple, desc, n, &mut is_null);
+                (datum, is_null)
+            };
+            let hash_bytes: Vec<u8> = bytes_of(column(1)).unwrap_or_default();
+            let mut hash = [0u8; 32];
+            if hash_bytes.len() == 32 {
+                hash.copy_from_slice(&hash_bytes);
+            }
+            let owner = match column(2) {
+                (datum, false) => String::from_datum(datum, false).unwrap_or_default(),
+                _ => String::new(),
+            };
+            let usable = matches!(column(3), (datum, false) if bool::from_datum(datum, false).unwrap_or(false));
+            let wasm = bytes_of(column(4));
+            if let (oid, false) = column(5) {
+                MODULE_STORE_OID.store(oid.value() as u32, Ordering::Relaxed);
+            }
+            Ok(Some(StoredModule { hash, owner, usable, wasm }))
+        };
+        pg_sys::SPI_finish();
+        result
+    }
 }
 
-/// Reads module `name`; its bytes only when `with_bytes`.
-pub fn fetch(name: &str, with_bytes: bool) -> Result<Option<StoredModule>, PlWasmError> {
-    Spi::connect(|client| -> Result<Option<StoredModule>, pgrx::spi::Error> {
-        let rows = client.select(FETCH, Some(1), &[name.into(), with_bytes.into()])?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let row = rows.first();
-        let hash_bytes: Vec<u8> = row.get(1)?.unwrap_or_default();
-        let mut hash = [0u8; 32];
-        if hash_bytes.len() == 32 {
-            hash.copy_from_slice(&hash_bytes);
-        }
-        if let Some(oid) = row.get::<pg_sys::Oid>(5)? {
-            MODULE_STORE_OID.store(oid.to_u32(), Ordering::Relaxed);
-        }
-        Ok(Some(StoredModule {
-            hash,
-            owner: row.get(2)?.unwrap_or_default(),
-            usable: row.get(3)?.unwrap_or(false),
-            wasm: row.get(4)?,
-        }))
-    })
-    .map_err(spi_error)
+/// A bytea column's bytes, copied.
+///
+/// # Safety
+/// `datum` must be a bytea Datum valid for now (or `is_null`).
+unsafe fn bytes_of((datum, is_null): (pg_sys::Datum, bool)) -> Option<Vec<u8>> {
+    // SAFETY: the caller's contract; from_datum detoasts and copies.
+    unsafe { <&[u8]>::from_datum(datum, is_null).map(<[u8]>::to_vec) }
+}
+
+fn spi_error(message: &str) -> PlWasmError {
+    PlWasmError::Internal { message: message.to_string() }
 }
 
 fn current_role() -> String {

@@ -63,7 +63,7 @@ CREATE FUNCTION lenient(x int4) RETURNS int4 LANGUAGE wasm AS $$
   (module (func (export "lenient") (param i32) (result i32) local.get 0))
 $$;
 \echo :LAST_ERROR_SQLSTATE
--- Set-returning functions and procedures.
+-- Procedures; and a set-returning function over an ABI 0 module (sets need ABI 1).
 CREATE FUNCTION many(x int4) RETURNS SETOF int4 STRICT LANGUAGE wasm AS '(module)';
 CREATE PROCEDURE proc() LANGUAGE wasm AS '(module)';
 -- Initial memory over plwasm.max_memory (64MB by default): 2000 pages are 125MB.

@@ -1,0 +1,280 @@
+--
+-- Wasm aggregates: state in the guest behind a handle, rows in batches, and PostgreSQL's own
+-- aggregate machinery around them (GROUP BY, FILTER, ORDER BY, window frames, parallel
+-- plans). A hand-written module holds four aggregates:
+--   wsum    sum of float8 (NULL for no rows), with merge/serialize/deserialize and retract;
+--   wfirst  the first non-NULL value it is given (so ORDER BY inside it matters);
+--   wtrap   traps on 13, loops forever on -1;
+--   wbig    takes 64 kB of guest memory per state.
+--
+CREATE SCHEMA agg;
+SET search_path = agg, public;
+CREATE TABLE agg_src (src text);
+INSERT INTO agg_src VALUES ($$
+(module
+  (memory (export "memory") 1)
+  (global (export "plwasm_abi_v1") i32 (i32.const 1))
+  (global $heap (mut i32) (i32.const 1024))
+  (func $alloc (export "plwasm_alloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.and (i32.add (i32.add (global.get $heap) (local.get $n)) (i32.const 7)) (i32.const -8)))
+    (block (loop
+      (br_if 1 (i32.le_u (global.get $heap) (i32.shl (memory.size) (i32.const 16))))
+      (drop (memory.grow (i32.const 1)))
+      (br 0)))
+    (local.get $p))
+  (func $nothing (param i32))
+  ;; wsum: state {f64 sum, i64 count}; rows {u32 handle, u32 nulls, f64 x}
+  (func (export "wsum.new") (result i32) (call $alloc (i32.const 16)))
+  (export "wsum.free" (func $nothing))
+  (func $step (param $p i32) (param $n i32) (param $sign f64)
+    (local $h i32)
+    (block (loop
+      (br_if 1 (i32.eqz (local.get $n)))
+      (if (i32.eqz (i32.load offset=4 (local.get $p))) (then
+        (local.set $h (i32.load (local.get $p)))
+        (f64.store (local.get $h)
+          (f64.add (f64.load (local.get $h)) (f64.mul (local.get $sign) (f64.load offset=8 (local.get $p)))))
+        (i64.store offset=8 (local.get $h)
+          (i64.add (i64.load offset=8 (local.get $h)) (i64.trunc_f64_s (local.get $sign))))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br 0))))
+  (func (export "wsum.accumulate") (param i32 i32) (call $step (local.get 0) (local.get 1) (f64.const 1)))
+  (func (export "wsum.retract") (param i32 i32) (call $step (local.get 0) (local.get 1) (f64.const -1)))
+  ;; finalize frame: argument slot at +0 (handle at +8), result slot at +16
+  (func (export "wsum.finalize") (param $f i32)
+    (local $h i32)
+    (local.set $h (i32.load offset=8 (local.get $f)))
+    (if (i64.eqz (i64.load offset=8 (local.get $h)))
+      (then (i32.store offset=16 (local.get $f) (i32.const 1)))
+      (else (f64.store offset=24 (local.get $f) (f64.load (local.get $h))))))
+  (func (export "wsum.merge") (param $a i32) (param $b i32)
+    (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.load (local.get $b))))
+    (i64.store offset=8 (local.get $a) (i64.add (i64.load offset=8 (local.get $a)) (i64.load offset=8 (local.get $b)))))
+  (func (export "wsum.serialize") (param $f i32)
+    (i32.store offset=20 (local.get $f) (i32.const 16))
+    (i64.store offset=24 (local.get $f) (i64.extend_i32_u (i32.load offset=8 (local.get $f)))))
+  (func (export "wsum.deserialize") (param $f i32)
+    (local $h i32)
+    (local.set $h (call $alloc (i32.const 16)))
+    (memory.copy (local.get $h) (i32.load offset=8 (local.get $f)) (i32.const 16))
+    (i64.store offset=24 (local.get $f) (i64.extend_i32_u (local.get $h))))
+  ;; wfirst: state {f64 value, i32 seen}
+  (func (export "wfirst.new") (result i32) (call $alloc (i32.const 16)))
+  (export "wfirst.free" (func $nothing))
+  (func (export "wfirst.accumulate") (param $p i32) (param $n i32)
+    (local $h i32)
+    (block (loop
+      (br_if 1 (i32.eqz (local.get $n)))
+      (local.set $h (i32.load (local.get $p)))
+      (if (i32.and (i32.eqz (i32.load offset=4 (local.get $p))) (i32.eqz (i32.load offset=8 (local.get $h)))) (then
+        (f64.store (local.get $h) (f64.load offset=8 (local.get $p)))
+        (i32.store offset=8 (local.get $h) (i32.const 1))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br 0))))
+  (func (export "wfirst.finalize") (param $f i32)
+    (local $h i32)
+    (local.set $h (i32.load offset=8 (local.get $f)))
+    (if (i32.eqz (i32.load offset=8 (local.get $h)))
+      (then (i32.store offset=16 (local.get $f) (i32.const 1)))
+      (else (f64.store offset=24 (local.get $f) (f64.load (local.get $h))))))
+  ;; wtrap: traps on 13, spins on -1; finalize returns 0
+  (func (export "wtrap.new") (result i32) (call $alloc (i32.const 8)))
+  (export "wtrap.free" (func $nothing))
+  (func (export "wtrap.accumulate") (param $p i32) (param $n i32)
+    (block (loop
+      (br_if 1 (i32.eqz (local.get $n)))
+      (if (f64.eq (f64.load offset=8 (local.get $p)) (f64.const 13)) (then unreachable))
+      (if (f64.eq (f64.load offset=8 (local.get $p)) (f64.const -1)) (then (loop (br 0))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br 0))))
+  (func (export "wtrap.finalize") (param $f i32) (f64.store offset=24 (local.get $f) (f64.const 0)))
+  ;; wbig: 64 kB per state
+  (func (export "wbig.new") (result i32) (call $alloc (i32.const 65536)))
+  (export "wbig.free" (func $nothing))
+  (export "wbig.accumulate" (func $nothing2))
+  (func $nothing2 (param i32 i32))
+  (func (export "wbig.finalize") (param $f i32) (f64.store offset=24 (local.get $f) (f64.const 1)))
+  ;; squares(n): RETURNS TABLE (i bigint, sq bigint); evens(n): RETURNS SETOF bigint
+  (func $rows (param $f i32) (param $cols i32) (param $step i32)
+    (local $n i32) (local $p i32) (local $i i32)
+    (local.set $n (i32.wrap_i64 (i64.load offset=8 (local.get $f))))
+    (local.set $p (call $alloc (i32.mul (local.get $n) (i32.mul (local.get $cols) (i32.const 16)))))
+    (i32.store offset=20 (local.get $f) (local.get $n))
+    (i64.store offset=24 (local.get $f) (i64.extend_i32_u (local.get $p)))
+    (block (loop
+      (br_if 1 (i32.ge_s (local.get $i) (local.get $n)))
+      (i64.store (local.get $p) (i64.const 0))
+      (i64.store offset=8 (local.get $p) (i64.extend_i32_s (i32.mul (local.get $i) (local.get $step))))
+      (if (i32.eq (local.get $cols) (i32.const 2)) (then
+        (i64.store offset=16 (local.get $p) (i64.const 0))
+        (i64.store offset=24 (local.get $p) (i64.mul (i64.extend_i32_s (local.get $i)) (i64.extend_i32_s (local.get $i))))))
+      (local.set $p (i32.add (local.get $p) (i32.mul (local.get $cols) (i32.const 16))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br 0))))
+  (func (export "squares") (param $f i32) (call $rows (local.get $f) (i32.const 2) (i32.const 1)))
+  (func (export "evens") (param $f i32) (call $rows (local.get $f) (i32.const 1) (i32.const 2)))
+)
+$$);
+-- Support functions: inline bodies naming their export; the same module text, so one module.
+CREATE FUNCTION support(name text, signature text, export text) RETURNS void LANGUAGE plpgsql AS $f$
+BEGIN
+  EXECUTE format('CREATE FUNCTION %I%s LANGUAGE wasm PARALLEL SAFE AS %L',
+                 name, signature, E'@export ' || export || E'\n' || (SELECT src FROM agg_src));
+END $f$;
+SELECT support('wsum_acc', '(internal, float8) RETURNS internal', 'wsum.accumulate'),
+       support('wsum_ret', '(internal, float8) RETURNS internal', 'wsum.retract'),
+       support('wsum_fin', '(internal) RETURNS float8', 'wsum.finalize'),
+       support('wsum_merge', '(internal, internal) RETURNS internal', 'wsum.merge'),
+       support('wsum_ser', '(internal) RETURNS bytea STRICT', 'wsum.serialize'),
+       support('wsum_deser', '(bytea, internal) RETURNS internal STRICT', 'wsum.deserialize'),
+       support('wfirst_acc', '(internal, float8) RETURNS internal', 'wfirst.accumulate'),
+       support('wfirst_fin', '(internal) RETURNS float8', 'wfirst.finalize'),
+       support('wtrap_acc', '(internal, float8) RETURNS internal', 'wtrap.accumulate'),
+       support('wtrap_fin', '(internal) RETURNS float8', 'wtrap.finalize'),
+       support('wbig_acc', '(internal, float8) RETURNS internal', 'wbig.accumulate'),
+       support('wbig_fin', '(internal) RETURNS float8', 'wbig.finalize');
+SELECT plwasm.create_aggregate('wsum', 'wsum_acc(internal, float8)', 'wsum_fin(internal)',
+                               merge => 'wsum_merge(internal, internal)', serialize => 'wsum_ser(internal)',
+                               deserialize => 'wsum_deser(bytea, internal)', retract => 'wsum_ret(internal, float8)');
+SELECT plwasm.create_aggregate('wfirst', 'wfirst_acc(internal, float8)', 'wfirst_fin(internal)');
+SELECT plwasm.create_aggregate('wtrap', 'wtrap_acc(internal, float8)', 'wtrap_fin(internal)');
+SELECT plwasm.create_aggregate('agg.wbig', 'wbig_acc(internal, float8)', 'wbig_fin(internal)');
+SELECT aggfnoid, aggtransfn, aggfinalfn, aggcombinefn, aggserialfn, aggdeserialfn, aggmtransfn, aggminvtransfn,
+       aggtranstype::regtype, aggmtranstype::regtype, proparallel
+  FROM pg_aggregate JOIN pg_proc ON pg_proc.oid = aggfnoid WHERE aggfnoid = 'wsum'::regproc;
+
+-- Results equal the built-in sum, over more rows than one batch.
+SELECT wsum(x), sum(x) FROM generate_series(1, 100000) x;
+-- No rows, or only NULLs: the guest's empty state says NULL.
+SELECT wsum(x) FROM generate_series(1, 0) x;
+SELECT wsum(NULL::float8) FROM generate_series(1, 5);
+-- FILTER.
+SELECT wsum(x) FILTER (WHERE x % 3 = 0), sum(x) FILTER (WHERE x % 3 = 0) FROM generate_series(1, 1000) x;
+-- ORDER BY inside the aggregate decides what comes first.
+SELECT wfirst(x ORDER BY x), wfirst(x ORDER BY x DESC), wfirst(x ORDER BY x % 7, x DESC)
+  FROM generate_series(1, 20) x;
+
+-- GROUP BY, sorted and hashed, 5000 groups.
+CREATE TABLE g AS SELECT i % 5000 AS k, (i * 7 % 1000)::float8 AS x FROM generate_series(1, 200000) i;
+ANALYZE g;
+SET max_parallel_workers_per_gather = 0;
+SET enable_hashagg = off;
+EXPLAIN (COSTS OFF) SELECT k, wsum(x) FROM g GROUP BY k;
+SELECT count(*) AS groups, count(*) FILTER (WHERE w IS DISTINCT FROM s) AS different
+  FROM (SELECT k, wsum(x) AS w, sum(x) AS s FROM g GROUP BY k) q;
+SET enable_hashagg = on;
+SET enable_sort = off;
+EXPLAIN (COSTS OFF) SELECT k, wsum(x) FROM g GROUP BY k;
+SELECT count(*) AS groups, count(*) FILTER (WHERE w IS DISTINCT FROM s) AS different
+  FROM (SELECT k, wsum(x) AS w, sum(x) AS s FROM g GROUP BY k) q;
+RESET enable_sort;
+
+-- Window frames: a sliding frame uses retract; a growing frame and whole partitions too.
+SELECT x, wsum(x) OVER w AS wasm, sum(x) OVER w AS builtin
+  FROM generate_series(1, 8) x WINDOW w AS (ORDER BY x ROWS BETWEEN 2 PRECEDING AND CURRENT ROW);
+SELECT count(*) FILTER (WHERE a IS DISTINCT FROM b) AS different_sliding,
+       count(*) FILTER (WHERE c IS DISTINCT FROM d) AS different_growing,
+       count(*) FILTER (WHERE e IS DISTINCT FROM f) AS different_partition
+  FROM (SELECT wsum(x) OVER (PARTITION BY k % 7 ORDER BY x, k ROWS BETWEEN 5 PRECEDING AND 2 FOLLOWING) a,
+               sum(x) OVER (PARTITION BY k % 7 ORDER BY x, k ROWS BETWEEN 5 PRECEDING AND 2 FOLLOWING) b,
+               wsum(x) OVER (ORDER BY k, x) c, sum(x) OVER (ORDER BY k, x) d,
+               wsum(x) OVER (PARTITION BY k) e, sum(x) OVER (PARTITION BY k) f
+          FROM g WHERE k < 300) q;
+
+-- Parallel: partial aggregates in workers, merged in the leader; same results as serial.
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+EXPLAIN (COSTS OFF) SELECT wsum(x) FROM g;
+SELECT wsum(x) = sum(x) AS same FROM g;
+EXPLAIN (COSTS OFF) SELECT k, wsum(x) FROM g GROUP BY k;
+SELECT count(*) FILTER (WHERE w IS DISTINCT FROM s) AS different
+  FROM (SELECT k, wsum(x) AS w, sum(x) AS s FROM g GROUP BY k) q;
+-- wfirst has no merge, so it is never split.
+EXPLAIN (COSTS OFF) SELECT wfirst(x) FROM g;
+RESET max_parallel_workers_per_gather;
+
+-- A trap inside an aggregate is an ERROR; the session goes on.
+SELECT wtrap(x) FROM generate_series(1, 20) x;
+SELECT wtrap(x), wsum(x) FROM generate_series(1, 12) x;
+-- Cancel reaches a guest stuck in a batch (with no fuel limit to stop it first).
+SET plwasm.fuel_limit = 0;
+SET statement_timeout = '300ms';
+SELECT wtrap(x) FROM (VALUES (1.0), (-1.0)) v(x);
+RESET statement_timeout;
+RESET plwasm.fuel_limit;
+SELECT wsum(x) FROM generate_series(1, 10) x;
+-- All states of an aggregate share one instance, so many groups hit plwasm.max_memory.
+SET plwasm.max_memory = '2MB';
+SELECT count(w) FROM (SELECT x % 10, wbig(x) AS w FROM generate_series(1, 100) x GROUP BY 1) q;
+SELECT count(w) FROM (SELECT x, wbig(x) AS w FROM generate_series(1, 100) x GROUP BY 1) q;
+RESET plwasm.max_memory;
+SELECT count(w) FROM (SELECT x, wbig(x) AS w FROM generate_series(1, 100) x GROUP BY 1) q;
+
+-- internal values cannot be made in SQL, so support functions are reached only through
+-- aggregates; an aggregate pairing support functions of different aggregates (only a
+-- superuser can create one by hand) is refused when it runs.
+SELECT wsum_fin(NULL::internal);
+CREATE AGGREGATE mixed(float8) (SFUNC = wsum_acc, STYPE = internal, FINALFUNC = wfirst_fin);
+SELECT mixed(x) FROM generate_series(1, 3) x;
+DROP AGGREGATE mixed(float8);
+
+-- plwasm.create_aggregate pairs only support functions of one aggregate, each in its place.
+SELECT plwasm.create_aggregate('bad', 'wsum_fin(internal)', 'wsum_fin(internal)');
+SELECT plwasm.create_aggregate('bad', 'wsum_acc(internal, float8)', 'wfirst_fin(internal)');
+SELECT plwasm.create_aggregate('bad', 'array_agg_transfn(internal, anynonarray)', 'wsum_fin(internal)');
+SELECT plwasm.create_aggregate('bad', 'wsum_acc(internal, float8)', 'wsum_fin(internal)', merge => 'wsum_merge(internal, internal)');
+-- Support function signatures are checked at CREATE FUNCTION.
+\set SHOW_CONTEXT never
+SELECT support('bad_acc', '(internal, float8) RETURNS internal STRICT', 'wsum.accumulate');
+SELECT support('bad_acc', '(internal, float8[]) RETURNS internal', 'wsum.accumulate');
+SELECT support('bad_acc', '(internal, float8) RETURNS internal', 'wsum.nothing');
+SELECT support('bad_acc', '(internal, float8) RETURNS internal', 'wfirst.retract');
+\set SHOW_CONTEXT errors
+
+-- A role without superuser makes its own wasm aggregate through the helper, and owns it.
+CREATE ROLE regress_agg_user;
+CREATE ROLE regress_agg_other;
+CREATE SCHEMA agg_user AUTHORIZATION regress_agg_user;
+GRANT USAGE ON SCHEMA agg TO regress_agg_user, regress_agg_other;
+GRANT SELECT ON agg_src TO regress_agg_user;
+SET ROLE regress_agg_user;
+SET search_path = agg_user, agg;
+SELECT support('my_acc', '(internal, float8) RETURNS internal', 'wsum.accumulate'),
+       support('my_fin', '(internal) RETURNS float8', 'wsum.finalize');
+CREATE AGGREGATE direct(float8) (SFUNC = my_acc, STYPE = internal, FINALFUNC = my_fin);
+SELECT plwasm.create_aggregate('my_sum', 'my_acc(internal, float8)', 'my_fin(internal)');
+SELECT my_sum(x) FROM generate_series(1, 10) x;
+SELECT proowner::regrole FROM pg_proc WHERE oid = 'agg_user.my_sum'::regproc;
+-- Another role cannot build on functions it does not own, nor create in a schema it may not.
+SET ROLE regress_agg_other;
+SELECT plwasm.create_aggregate('agg_user.theirs', 'agg_user.my_acc(internal, float8)', 'agg_user.my_fin(internal)');
+SELECT plwasm.create_aggregate('agg_user.theirs', 'agg.wsum_acc(internal, float8)', 'agg.wsum_fin(internal)');
+RESET ROLE;
+SET search_path = agg, public;
+DROP SCHEMA agg_user CASCADE;
+REVOKE ALL ON SCHEMA agg FROM regress_agg_user, regress_agg_other;
+REVOKE ALL ON agg_src FROM regress_agg_user;
+DROP ROLE regress_agg_user;
+DROP ROLE regress_agg_other;
+
+-- Set-returning functions: RETURNS TABLE and RETURNS SETOF, in FROM and in the select list.
+SELECT support('squares', '(n int4) RETURNS TABLE (i bigint, sq bigint)', 'squares'),
+       support('evens', '(n int4) RETURNS SETOF bigint', 'evens');
+SELECT * FROM squares(5);
+SELECT evens(4);
+SELECT count(*), sum(sq) FROM squares(100000);
+SELECT n, (SELECT count(*) FROM squares(n)) FROM generate_series(0, 2) n;
+SELECT * FROM squares(3) WITH ORDINALITY;
+-- Set-returning functions need ABI 1 (a frame) like any result that is not one number.
+CREATE FUNCTION numeric_set(int4) RETURNS SETOF int4 STRICT LANGUAGE wasm AS $$
+  (module (func (export "numeric_set") (param i32) (result i32) local.get 0))
+$$;
+
+DROP SCHEMA agg CASCADE;
