@@ -7,8 +7,9 @@ cd "$ROOT"
 "$ROOT/scripts/install.sh" >/dev/null
 log "building the example modules"
 "$ROOT/udf-examples/build.sh" >/dev/null
-log "building the C comparison function"
+log "building the C comparison function and the native Rust LTTB extension"
 make -s -C bench/c_add_one PG_CONFIG="$PG_CONFIG" install >/dev/null
+(cd bench/native-lttb && cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
 "$ROOT/scripts/pg.sh" start
 
 out="$ROOT/BENCHMARKS.md"
@@ -26,6 +27,9 @@ tmp="$(mktemp)"
     echo
     log "text and array functions" >&2
     python3 bench/varlena.py
+    echo
+    log "aggregates" >&2
+    python3 bench/aggregates.py
     echo
     echo "### Metering: wasmtime call cost with and without fuel and epoch interruption"
     echo

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Wasm aggregates against built-in and native ones, in one session, interleaved rounds.
+
+1. Per-row cost of the aggregate path: a trivial sum (hand-written WAT, guest state, rows
+   handed over in batches) against the built-in sum(float8), over the same scan.
+2. The timeseries module's stats_agg (Welford, mergeable) against avg + stddev, serial and
+   with 2 parallel workers.
+3. LTTB over 10 million rows (5 devices x 2,000,000 points, n = 1000 per device): the wasm
+   aggregate, the same Rust code compiled natively into a pgrx extension (given its input by
+   array_agg ... ORDER BY ts), and a PL/pgSQL implementation (bench/lttb_plpgsql.sql).
+
+Usage: bench/aggregates.py [--rows N] [--rounds K]
+"""
+import argparse
+import base64
+import os
+import statistics
+
+from scalar import psql, timings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+WSUM = r"""(module
+  (memory (export "memory") 1)
+  (global (export "plwasm_abi_v1") i32 (i32.const 1))
+  (global $heap (mut i32) (i32.const 1024))
+  (func $alloc (export "plwasm_alloc") (param $n i32) (result i32) (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.and (i32.add (i32.add (global.get $heap) (local.get $n)) (i32.const 7)) (i32.const -8)))
+    (block (loop (br_if 1 (i32.le_u (global.get $heap) (i32.shl (memory.size) (i32.const 16))))
+      (drop (memory.grow (i32.const 1))) (br 0)))
+    (local.get $p))
+  (func (export "wsum.new") (result i32) (call $alloc (i32.const 8)))
+  (func (export "wsum.free") (param i32))
+  (func (export "wsum.accumulate") (param $p i32) (param $n i32) (local $h i32)
+    (block (loop (br_if 1 (i32.eqz (local.get $n)))
+      (if (i32.eqz (i32.load offset=4 (local.get $p))) (then
+        (local.set $h (i32.load (local.get $p)))
+        (f64.store (local.get $h) (f64.add (f64.load (local.get $h)) (f64.load offset=8 (local.get $p))))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br 0))))
+  (func (export "wsum.finalize") (param $f i32)
+    (f64.store offset=24 (local.get $f) (f64.load (i32.load offset=8 (local.get $f))))))"""
+
+
+def support(name, signature, export):
+    body = f"@export {export}\n{WSUM}".replace("'", "''")
+    return f"CREATE OR REPLACE FUNCTION {name}{signature} LANGUAGE wasm PARALLEL SAFE AS '{body}';"
+
+
+SETUP = """
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS plwasm;
+CREATE EXTENSION IF NOT EXISTS plwasm_bench_native;
+DROP TABLE IF EXISTS agg_rows, agg_points;
+CREATE TABLE agg_rows AS SELECT ((g % 1000) * 0.5)::float8 AS f FROM generate_series(1, {rows}) g;
+CREATE TABLE agg_points AS
+SELECT d AS device, timestamptz '2026-01-01 00:00:00+00' + i * interval '1 second' AS ts,
+       20 + 6 * sin(2 * pi() * i / 86400.0 + d) + (hashint4(i * 5 + d) % 1000) / 400.0 AS value
+  FROM generate_series(1, 5) d, generate_series(0, 1999999) i;
+VACUUM (ANALYZE, FREEZE) agg_rows, agg_points;
+{support}
+SELECT plwasm.create_aggregate('wsum', 'wsum_acc(internal, float8)', 'wsum_fin(internal)');
+SELECT plwasm.install_module('timeseries', decode('{timeseries}', 'base64')) IS NOT NULL;
+SELECT count(*) FROM plwasm.create_functions('timeseries');
+"""
+
+LIFT = "SET plwasm.max_memory = '1GB'; SET plwasm.fuel_limit = 0; SET jit = off;\n"
+
+
+DB = "plwasm_bench_agg"
+
+
+def interleaved(queries, rounds, prelude):
+    """Median ms of each query, run in rounds in one session, after one warm-up round."""
+    script = prelude + "\n".join(queries) + "\n\\timing on\n" + "\n".join(queries * rounds)
+    times = timings(psql(script, db=DB))
+    return [statistics.median(times[i::len(queries)]) for i in range(len(queries))]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with open(os.path.join(ROOT, "udf-examples", "build", "timeseries.wasm"), "rb") as f:
+        timeseries = base64.b64encode(f.read()).decode()
+    supports = "\n".join([support("wsum_acc", "(internal, float8) RETURNS internal", "wsum.accumulate"),
+                          support("wsum_fin", "(internal) RETURNS float8", "wsum.finalize")])
+    psql(f"DROP DATABASE IF EXISTS {DB}", db="postgres")
+    psql(f"CREATE DATABASE {DB}", db="postgres")
+    psql(SETUP.format(rows=args.rows, support=supports, timeseries=timeseries), db=DB)
+    serial = LIFT + "SET max_parallel_workers_per_gather = 0;\n"
+    parallel = LIFT + "SET max_parallel_workers_per_gather = 2;\n"
+
+    rows = args.rows
+    base, builtin, wasm = interleaved(
+        ["SELECT count(*) FROM agg_rows;", "SELECT sum(f) FROM agg_rows;", "SELECT wsum(f) FROM agg_rows;"],
+        args.rounds, serial)
+    print(f"### Aggregate per-row cost: a trivial sum over {rows:,} float8 rows")
+    print()
+    print(f"Serial plan, JIT off, median of {args.rounds} interleaved rounds. `wsum` is a hand-written WAT"
+          " aggregate (state in the guest, rows handed over 1024 at a time).")
+    print()
+    print("| query | ms | ns/row over `count(*)` |")
+    print("|---|---:|---:|")
+    for label, ms in [("`count(*)` (the scan)", base), ("built-in `sum(f)`", builtin), ("plwasm `wsum(f)`", wasm)]:
+        print(f"| {label} | {ms:.0f} | {(ms - base) * 1e6 / rows:.1f} |")
+    print()
+    print(f"**plwasm adds {(wasm - builtin) * 1e6 / rows:.1f} ns/row over the built-in `sum(float8)`**"
+          f" ({wasm / builtin:.2f}x the query time).")
+    print()
+
+    stats_queries = ["SELECT avg(value), stddev(value) FROM agg_points;",
+                     "SELECT stats_mean(s), stats_stddev(s) FROM (SELECT stats_agg(value) s FROM agg_points) q;"]
+    s_builtin, s_wasm = interleaved(stats_queries, args.rounds, serial)
+    p_builtin, p_wasm = interleaved(stats_queries, args.rounds, parallel)
+    print("### Statistics over 10,000,000 rows: `stats_agg` against `avg` + `stddev`")
+    print()
+    print("| plan | built-in `avg`, `stddev` (ms) | plwasm `stats_agg` (ms) | ratio |")
+    print("|---|---:|---:|---:|")
+    print(f"| serial | {s_builtin:.0f} | {s_wasm:.0f} | {s_wasm / s_builtin:.2f} |")
+    print(f"| 2 parallel workers | {p_builtin:.0f} | {p_wasm:.0f} | {p_wasm / p_builtin:.2f} |")
+    print()
+
+    lttb_queries = [
+        "SELECT device, series_length(lttb(ts, value, 1000)) FROM agg_points GROUP BY device;",
+        "SELECT device, cardinality(lttb_native(array_agg(date_part('epoch', ts) ORDER BY ts),"
+        " array_agg(value ORDER BY ts), 1000)) FROM agg_points GROUP BY device;",
+    ]
+    l_wasm, l_native = interleaved(lttb_queries, 3, serial)
+    plpgsql_query = ("SELECT device, (SELECT count(*) FROM lttb_plpgsql(array_agg(ts ORDER BY ts),"
+                     " array_agg(value ORDER BY ts), 1000)) FROM agg_points GROUP BY device;")
+    with open(os.path.join(ROOT, "bench", "lttb_plpgsql.sql")) as f:
+        plpgsql_setup = f.read()
+    (l_plpgsql,) = interleaved([plpgsql_query], 1, serial + plpgsql_setup)
+    print("### LTTB over 10,000,000 rows (5 devices x 2,000,000 points, 1000 points each)")
+    print()
+    print("End to end: one `GROUP BY device` query over the same table, serial plan. The native"
+          " function is the same Rust code (`udf-examples/downsample`) in a pgrx extension"
+          " (`bench/native-lttb`), fed by `array_agg(... ORDER BY ts)`; the wasm aggregate collects"
+          " and sorts the points itself. Median of 3 rounds (PL/pgSQL: 1).")
+    print()
+    print("| implementation | ms | vs native |")
+    print("|---|---:|---:|")
+    print(f"| native Rust (pgrx) | {l_native:.0f} | 1.00 |")
+    print(f"| plwasm `lttb` aggregate | {l_wasm:.0f} | {l_wasm / l_native:.2f} |")
+    print(f"| PL/pgSQL | {l_plpgsql:.0f} | {l_plpgsql / l_native:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
