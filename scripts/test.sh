@@ -12,6 +12,9 @@ if ! grep -q '^test result: ok' /tmp/plwasm-cargo-test.log || grep -q '^test res
     echo "cargo test failed" >&2; tail -50 /tmp/plwasm-cargo-test.log >&2; exit 1
 fi
 
+log "cargo test (guest-side libraries: downsample, timeseries)"
+cargo test -q --release --manifest-path "$ROOT/udf-examples/Cargo.toml" -p downsample -p timeseries-rust
+
 "$ROOT/scripts/install.sh"
 log "building the example guest modules"
 "$ROOT/udf-examples/build.sh"
