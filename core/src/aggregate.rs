@@ -63,6 +63,15 @@ impl SupportRole {
         SupportRole::Deserialize,
     ];
 
+    /// For the two roles that queue rows, which way the rows go.
+    pub fn step(self) -> Option<Step> {
+        match self {
+            SupportRole::Accumulate => Some(Step::Accumulate),
+            SupportRole::Retract => Some(Step::Retract),
+            _ => None,
+        }
+    }
+
     /// The export suffix: `accumulate` in `stats.accumulate`.
     pub fn suffix(self) -> &'static str {
         match self {
@@ -233,7 +242,8 @@ pub struct AggregateInstance {
 }
 
 impl AggregateInstance {
-    /// Instantiates `module` for aggregate `prefix`, whose exports [`check_exports`] checks.
+    /// Instantiates `module` for aggregate `prefix`, whose exports [`check_exports`] checked
+    /// when the support function's entry was built.
     pub fn instantiate(
         engine: &Engine,
         module: &Module,
@@ -242,7 +252,6 @@ impl AggregateInstance {
         stack_limit: usize,
         interrupt: InterruptCheck,
     ) -> Result<AggregateInstance> {
-        check_exports(module, prefix, SupportRole::Finalize)?;
         let finalize_name = format!("{prefix}.finalize");
         let mut sandbox = Sandbox::instantiate(engine, module, &finalize_name, 1, limits, stack_limit, interrupt)?;
         let exports = AggregateExports {
@@ -335,14 +344,12 @@ impl AggregateInstance {
     pub fn flush(&mut self, limits: CallLimits) -> Result<()> {
         if self.pending_rows > 0 {
             let func = match self.pending_step {
-                Step::Accumulate => self.exports.accumulate.clone(),
-                Step::Retract => self.exports.retract.clone().ok_or_else(|| PlWasmError::AggregateSupport {
-                    what: "The module has no retract export for this aggregate.".into(),
-                })?,
+                Step::Accumulate => &self.exports.accumulate,
+                Step::Retract => self.exports.retract.as_ref().ok_or_else(|| unsupported("retract"))?,
             };
             let rows = self.pending_rows;
             let words = &self.pending[..self.pending_words];
-            let outcome = self.sandbox.call_with_words(&func, words, &self.payload, rows as i32, limits);
+            let outcome = self.sandbox.call_with_words(func, words, &self.payload, rows as i32, limits);
             self.pending_words = 0;
             self.pending_rows = 0;
             self.payload.clear();
@@ -374,23 +381,22 @@ impl AggregateInstance {
     ) -> Result<R> {
         self.flush(limits)?;
         let signature = SqlSignature { args: vec![SqlType::Int4], ret, strict: false, set_of: None };
-        let func = self.exports.finalize.clone();
-        self.sandbox.call_frame_with(&func, &signature, &[Value::Fixed(handle as u64)], limits, finish)
+        self.sandbox.call_frame_with(&self.exports.finalize, &signature, &[Value::Fixed(handle as u64)], limits, finish)
     }
 
     /// Merges state `from` into state `into`; `from` is left as it was.
     pub fn merge(&mut self, into: u32, from: u32, limits: CallLimits) -> Result<()> {
         self.flush(limits)?;
-        let merge = self.exports.merge.clone().ok_or_else(|| unsupported("merge"))?;
-        self.sandbox.call_typed(&merge, (into as i32, from as i32), limits)
+        let merge = self.exports.merge.as_ref().ok_or_else(|| unsupported("merge"))?;
+        self.sandbox.call_typed(merge, (into as i32, from as i32), limits)
     }
 
     /// The state's bytes, handed to `finish` while still in guest memory.
     pub fn serialize<R>(&mut self, handle: u32, limits: CallLimits, finish: impl FnOnce(&[u8]) -> R) -> Result<R> {
         self.flush(limits)?;
-        let func = self.exports.serialize.clone().ok_or_else(|| unsupported("serialize"))?;
+        let func = self.exports.serialize.as_ref().ok_or_else(|| unsupported("serialize"))?;
         let signature = SqlSignature { args: vec![SqlType::Int4], ret: SqlType::Bytea, strict: false, set_of: None };
-        let value = self.sandbox.call_frame_with(&func, &signature, &[Value::Fixed(handle as u64)], limits, |v| {
+        let value = self.sandbox.call_frame_with(func, &signature, &[Value::Fixed(handle as u64)], limits, |v| {
             match v {
                 Value::Bytes(bytes) => Ok(finish(bytes)),
                 _ => Err(PlWasmError::AbiViolation { what: "The serialize export returned NULL".into() }),
@@ -402,9 +408,9 @@ impl AggregateInstance {
     /// A new state from bytes `serialize` made.
     pub fn deserialize(&mut self, bytes: &[u8], limits: CallLimits) -> Result<u32> {
         self.flush(limits)?;
-        let func = self.exports.deserialize.clone().ok_or_else(|| unsupported("deserialize"))?;
+        let func = self.exports.deserialize.as_ref().ok_or_else(|| unsupported("deserialize"))?;
         let signature = SqlSignature { args: vec![SqlType::Bytea], ret: SqlType::Int4, strict: false, set_of: None };
-        let handle = self.sandbox.call_frame_with(&func, &signature, &[Value::Bytes(bytes)], limits, |v| match v {
+        let handle = self.sandbox.call_frame_with(func, &signature, &[Value::Bytes(bytes)], limits, |v| match v {
             Value::Fixed(bits) => Ok(bits as u32),
             _ => Err(PlWasmError::AbiViolation { what: "The deserialize export returned no handle".into() }),
         })??;

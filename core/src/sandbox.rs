@@ -116,8 +116,7 @@ impl Sandbox {
         limits: CallLimits,
         finish: impl FnOnce(Value<'_>) -> R,
     ) -> Result<R> {
-        let ret = signature.ret;
-        self.frame_call(None, signature, args, limits, |memory, slot| abi::read_result(memory, slot, ret).map(finish))?
+        self.checked_frame_call(None, signature, args, limits, finish)
     }
 
     /// [`Sandbox::call_frame`] for another `(frame) -> ()` export of the module.
@@ -129,10 +128,20 @@ impl Sandbox {
         limits: CallLimits,
         finish: impl FnOnce(Value<'_>) -> R,
     ) -> Result<R> {
+        self.checked_frame_call(Some(entry), signature, args, limits, finish)
+    }
+
+    /// A frame call whose result slot is read and checked as a value of `signature.ret`.
+    fn checked_frame_call<R>(
+        &mut self,
+        entry: Option<&TypedFunc<i32, ()>>,
+        signature: &SqlSignature,
+        args: &[Value<'_>],
+        limits: CallLimits,
+        finish: impl FnOnce(Value<'_>) -> R,
+    ) -> Result<R> {
         let ret = signature.ret;
-        self.frame_call(Some(entry), signature, args, limits, |memory, slot| {
-            abi::read_result(memory, slot, ret).map(finish)
-        })?
+        self.frame_call(entry, signature, args, limits, |memory, slot| abi::read_result(memory, slot, ret).map(finish))?
     }
 
     /// A frame call of the function's own export whose result slot `finish` reads itself: it
@@ -160,9 +169,6 @@ impl Sandbox {
         self.arm(limits)?;
         self.store.data_mut().logs = LogQueue::default();
         let layout = abi::layout(args);
-        if layout.total > limits.max_memory {
-            return Err(PlWasmError::ArgumentsTooLarge { bytes: layout.total as u64, limit: limits.max_memory as u64 });
-        }
         let frame = self.argument_buffer(layout.total, limits.max_memory)?;
         let memory = self.frames.as_ref().ok_or_else(not_abi1)?.memory;
         abi::write_frame(memory.data_mut(&mut self.store), frame, signature, args, &layout)?;
@@ -189,9 +195,6 @@ impl Sandbox {
     ) -> Result<()> {
         self.arm(limits)?;
         let bytes = words.len() * 8 + tail.len();
-        if bytes > limits.max_memory {
-            return Err(PlWasmError::ArgumentsTooLarge { bytes: bytes as u64, limit: limits.max_memory as u64 });
-        }
         let address = self.argument_buffer(bytes, limits.max_memory)?;
         let memory = self.frames.as_ref().ok_or_else(not_abi1)?.memory;
         let target = &mut memory.data_mut(&mut self.store)[address..address + bytes];
@@ -230,7 +233,11 @@ impl Sandbox {
 
     /// The address of an argument buffer of at least `needed` bytes, asking the guest for a
     /// larger one (doubling, at least [`MIN_ARG_BUFFER`]) when the current one is too small.
+    /// Arguments that could never fit in `max_memory` are refused before anything is copied.
     fn argument_buffer(&mut self, needed: usize, max_memory: usize) -> Result<usize> {
+        if needed > max_memory {
+            return Err(PlWasmError::ArgumentsTooLarge { bytes: needed as u64, limit: max_memory as u64 });
+        }
         let frames = self.frames.as_mut().ok_or_else(not_abi1)?;
         if let Some((address, size)) = frames.buffer {
             if size >= needed {

@@ -24,7 +24,8 @@ use plwasm_core::error::PlWasmError;
 use plwasm_core::types::SqlType;
 
 use crate::cache::{self, FunctionEntry};
-use crate::error::{emit_guest_logs, raise};
+use crate::error::{emit_guest_logs, raise, OrRaise};
+use crate::handler::fail;
 use crate::{gucs, interrupt, marshal};
 
 /// "plwasmST": marks memory as a [`StateCell`].
@@ -44,6 +45,16 @@ pub struct SharedInstance {
     inner: RefCell<AggregateInstance>,
     /// Set once a call into the instance failed: its states are gone.
     lost: Cell<bool>,
+}
+
+impl SharedInstance {
+    /// Whether this instance holds the states of `entry`'s aggregate.
+    fn serves(&self, entry: &FunctionEntry) -> bool {
+        let key = &self.key;
+        entry.aggregate.as_ref().is_some_and(|(prefix, _)| {
+            key.module_hash == entry.module_hash && key.user == entry.user && key.prefix == *prefix
+        })
+    }
 }
 
 thread_local! {
@@ -99,7 +110,7 @@ fn with_instance<R>(
     if instance.lost.get() {
         raise(&PlWasmError::StateLost, function);
     }
-    interrupt::ensure_ticking(&cache::engine().engine).unwrap_or_else(|err| raise(&err, function));
+    interrupt::ensure_ticking(&cache::engine().engine).or_raise(function);
     let (outcome, logs) = {
         let Ok(mut inner) = instance.inner.try_borrow_mut() else { raise(&PlWasmError::Reentered, function) };
         let outcome = f(&mut inner);
@@ -115,10 +126,7 @@ fn with_instance<R>(
                     map.remove(&instance.key);
                 }
             });
-            if err == PlWasmError::Interrupted {
-                interrupt::raise_interrupt(function);
-            }
-            raise(&err, function)
+            fail(&err, function)
         }
     }
 }
@@ -169,7 +177,7 @@ unsafe fn checked_state<'a>(entry: &FunctionEntry, datum: Datum) -> &'a StateCel
     // SAFETY: internal states of aggregates only pair plwasm's support functions (see
     // plwasm.create_aggregate); the magic check refuses anything else that reaches here.
     let cell = unsafe { &*cell };
-    let ours = cell.magic == STATE_MAGIC && key_of(entry).is_some_and(|key| key == cell.instance.key);
+    let ours = cell.magic == STATE_MAGIC && cell.instance.serves(entry);
     if !ours {
         raise(&PlWasmError::ForeignState, &entry.name);
     }
@@ -205,11 +213,7 @@ unsafe fn called_by_aggregate(fcinfo: FunctionCallInfo) -> bool {
 /// `fcinfo` must be the valid call info of a call of `entry`'s function.
 #[inline]
 pub unsafe fn fast_accumulate(entry: &FunctionEntry, fcinfo: FunctionCallInfo, checked: &mut *const SharedInstance) -> Option<Datum> {
-    let step = match entry.aggregate.as_ref()?.1 {
-        SupportRole::Accumulate => Step::Accumulate,
-        SupportRole::Retract => Step::Retract,
-        _ => return None,
-    };
+    let step = entry.aggregate.as_ref()?.1.step()?;
     // SAFETY: fcinfo is valid; nargs matches the declared arguments.
     let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
     let state = args.first()?;
@@ -269,7 +273,7 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, checked: &mu
         SupportRole::Accumulate | SupportRole::Retract => {
             let step = if *role == SupportRole::Accumulate { Step::Accumulate } else { Step::Retract };
             let cell = if args[0].isnull {
-                new_state(instance_for(entry).unwrap_or_else(|err| raise(&err, name)), context, name)
+                new_state(instance_for(entry).or_raise(name), context, name)
             } else {
                 (unsafe { checked_state(entry, args[0].value) } as *const StateCell).cast_mut()
             };
@@ -292,7 +296,7 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, checked: &mu
                                 Err(err) => raise(&err, name),
                             }
                         }
-                        ty => RowValue::Word(slot_bits(ty, values[i].value.value() as u64).unwrap_or_else(|err| raise(&err, name))),
+                        ty => RowValue::Word(slot_bits(ty, values[i].value.value() as u64).or_raise(name)),
                     })
                 })
                 .collect();
@@ -319,7 +323,7 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, checked: &mu
             let finish = |value: Value<'_>| unsafe { marshal::result(ret, value) };
             let result = if args[0].isnull {
                 // No rows: the guest says what an empty aggregate is.
-                let instance = instance_for(entry).unwrap_or_else(|err| raise(&err, name));
+                let instance = instance_for(entry).or_raise(name);
                 with_instance(&instance, name, |inner| {
                     let handle = inner.new_state(limits)?;
                     let result = inner.finalize(handle, ret, limits, finish);
@@ -330,7 +334,7 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, checked: &mu
                 let cell = unsafe { checked_state(entry, args[0].value) };
                 with_instance(&cell.instance, name, |inner| inner.finalize(cell.handle, ret, limits, finish))
             };
-            match result.unwrap_or_else(|err| raise(&err, name)) {
+            match result.or_raise(name) {
                 Some(datum) => datum,
                 None => {
                     // SAFETY: fcinfo is valid; a NULL result is reported through isnull.
@@ -367,16 +371,16 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, checked: &mu
             let bytes = with_instance(&cell.instance, name, |inner| {
                 inner.serialize(cell.handle, limits, |bytes| unsafe { marshal::result(SqlType::Bytea, Value::Bytes(bytes)) })
             });
-            match bytes.unwrap_or_else(|err| raise(&err, name)) {
+            match bytes.or_raise(name) {
                 Some(datum) => datum,
                 None => raise(&PlWasmError::Internal { message: "no serialized state".into() }, name),
             }
         }
         SupportRole::Deserialize => {
             // SAFETY: argument 1 is a bytea Datum (the function is STRICT, so not NULL).
-            let bytes = unsafe { marshal::argument(SqlType::Bytea, &args[0], 1) }.unwrap_or_else(|err| raise(&err, name));
+            let bytes = unsafe { marshal::argument(SqlType::Bytea, &args[0], 1) }.or_raise(name);
             let Value::Bytes(bytes) = bytes else { raise(&PlWasmError::Internal { message: "no bytes".into() }, name) };
-            let instance = instance_for(entry).unwrap_or_else(|err| raise(&err, name));
+            let instance = instance_for(entry).or_raise(name);
             let handle = with_instance(&instance, name, |inner| inner.deserialize(bytes, limits));
             // SAFETY: reads the current memory context, where deserialized states belong.
             let current = unsafe { pg_sys::CurrentMemoryContext };

@@ -52,7 +52,7 @@ pub fn read_proc(oid: Oid) -> ProcInfo {
         let form = (header as *const u8).add((*header).t_hoff as usize) as *const pg_sys::FormData_pg_proc;
         let form = &*form;
 
-        let name = CStr::from_ptr(form.proname.data.as_ptr()).to_string_lossy().into_owned();
+        let name = name_text(&form.proname);
         let mut is_null = false;
         let source_datum =
             pg_sys::SysCacheGetAttr(cache_id, tuple, pg_sys::Anum_pg_proc_prosrc as pg_sys::AttrNumber, &mut is_null);
@@ -116,7 +116,7 @@ unsafe fn set_columns(tuple: pg_sys::HeapTuple, ret_oid: Oid) -> Result<Vec<SqlT
         .iter()
         .map(|attr| match sql_type(attr.atttypid) {
             Some(SqlType::Void | SqlType::Internal) | None => Err(PlWasmError::UnsupportedType {
-                position: format!("Result column \"{}\"", column_name(&attr.attname)),
+                position: format!("Result column \"{}\"", name_text(&attr.attname)),
                 type_name: type_name(attr.atttypid),
             }),
             Some(ty) => Ok(ty),
@@ -124,7 +124,8 @@ unsafe fn set_columns(tuple: pg_sys::HeapTuple, ret_oid: Oid) -> Result<Vec<SqlT
         .collect()
 }
 
-fn column_name(name: &pg_sys::NameData) -> String {
+/// A `name` column's text.
+fn name_text(name: &pg_sys::NameData) -> String {
     // SAFETY: NameData is a NUL-terminated fixed-size buffer.
     unsafe { CStr::from_ptr(name.data.as_ptr()) }.to_string_lossy().into_owned()
 }

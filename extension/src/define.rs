@@ -8,13 +8,16 @@
 //! is in its role's place; only then does it create the aggregate as the bootstrap superuser
 //! and hand it to the caller. The support functions check states again at run time.
 
+use std::collections::HashMap;
+
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use plwasm_core::aggregate::SupportRole;
 use plwasm_core::error::PlWasmError;
 use plwasm_core::types::SqlType;
 
-use crate::error::raise;
+use crate::error::{raise, OrRaise};
+use crate::modules::quote_identifier;
 use crate::{cache, catalog};
 
 /// `plwasm.create_aggregate_by_oid(name, accumulate, finalize, merge, serialize, deserialize,
@@ -52,6 +55,7 @@ fn create_aggregate_by_oid(
     let mut identity: Option<([u8; 32], String)> = None;
     let mut arg_types: Vec<SqlType> = Vec::new();
     let mut all_parallel_safe = true;
+    let mut qualified_names: HashMap<SupportRole, String> = HashMap::new();
     for (role, oid) in &parts {
         let facts = function_facts(*oid);
         if facts.language != "wasm" {
@@ -66,7 +70,7 @@ fn create_aggregate_by_oid(
         }
         all_parallel_safe &= facts.parallel_safe;
         let proc = catalog::read_proc(*oid);
-        let entry = cache::function_entry(&proc, user).unwrap_or_else(|err| raise(&err, &proc.name));
+        let entry = cache::function_entry(&proc, user).or_raise(&proc.name);
         let Some((prefix, actual)) = entry.aggregate.clone() else {
             refuse(name, format!("{} is not a wasm aggregate support function.", facts.signature));
         };
@@ -88,6 +92,7 @@ fn create_aggregate_by_oid(
             }
             _ => {}
         }
+        qualified_names.insert(*role, facts.qualified_name);
     }
 
     let (schema, aggregate) = target_name(name, accumulate);
@@ -106,25 +111,25 @@ fn create_aggregate_by_oid(
         );
     }
 
-    let qualified = format!("{}.{}", quote(&schema), quote(&aggregate));
+    let qualified = format!("{}.{}", quote_identifier(&schema), quote_identifier(&aggregate));
     let args: Vec<&str> = arg_types.iter().map(|t| t.sql_name()).collect();
     let signature = format!("{qualified}({})", args.join(", "));
-    let function = |oid: pg_sys::Oid| function_facts(oid).qualified_name;
+    let function = |role: SupportRole| qualified_names.get(&role).cloned().unwrap_or_default();
     let mut options = vec![
-        format!("SFUNC = {}", function(accumulate)),
+        format!("SFUNC = {}", function(SupportRole::Accumulate)),
         "STYPE = internal".to_string(),
-        format!("FINALFUNC = {}", function(finalize)),
+        format!("FINALFUNC = {}", function(SupportRole::Finalize)),
     ];
-    if let (Some(merge), Some(serialize), Some(deserialize)) = (merge, serialize, deserialize) {
-        options.push(format!("COMBINEFUNC = {}", function(merge)));
-        options.push(format!("SERIALFUNC = {}", function(serialize)));
-        options.push(format!("DESERIALFUNC = {}", function(deserialize)));
+    if merge.is_some() {
+        options.push(format!("COMBINEFUNC = {}", function(SupportRole::Merge)));
+        options.push(format!("SERIALFUNC = {}", function(SupportRole::Serialize)));
+        options.push(format!("DESERIALFUNC = {}", function(SupportRole::Deserialize)));
     }
-    if let Some(retract) = retract {
-        options.push(format!("MSFUNC = {}", function(accumulate)));
-        options.push(format!("MINVFUNC = {}", function(retract)));
+    if retract.is_some() {
+        options.push(format!("MSFUNC = {}", function(SupportRole::Accumulate)));
+        options.push(format!("MINVFUNC = {}", function(SupportRole::Retract)));
         options.push("MSTYPE = internal".to_string());
-        options.push(format!("MFINALFUNC = {}", function(finalize)));
+        options.push(format!("MFINALFUNC = {}", function(SupportRole::Finalize)));
     }
     options.push(format!("PARALLEL = {}", if all_parallel_safe { "SAFE" } else { "UNSAFE" }));
     let owner = Spi::get_one_with_args::<String>(
@@ -212,13 +217,6 @@ fn target_name(name: &str, accumulate: pg_sys::Oid) -> (String, String) {
 
 fn refuse(name: &str, why: String) -> ! {
     raise(&PlWasmError::BadAggregate { what: why }, name)
-}
-
-fn quote(identifier: &str) -> String {
-    Spi::get_one_with_args::<String>("SELECT pg_catalog.quote_ident($1)", &[identifier.into()])
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| pgrx::error!("could not quote \"{identifier}\""))
 }
 
 /// Runs `statements` as the bootstrap superuser, after the caller's rights were checked.

@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use plwasm_core::error::PlWasmError;
+use plwasm_core::sandbox::Sandbox;
 use plwasm_core::wasmtime::ValRaw;
 
 use crate::cache::{self, FunctionEntry};
@@ -240,30 +241,42 @@ unsafe fn invoke_frame(entry: &FunctionEntry, fcinfo: FunctionCallInfo) -> Datum
         // SAFETY: fcinfo is valid for this call of entry's function.
         return unsafe { srf::call(entry, fcinfo, &values, columns) };
     }
+    let ret = entry.signature.ret;
+    let result = with_live_sandbox(entry, |sandbox| {
+        sandbox
+            // SAFETY: the closure runs after wasm has returned, inside this guarded call.
+            .call_frame(&entry.signature, &values, gucs::call_limits(), |result| unsafe { marshal::result(ret, result) })
+            .and_then(|converted| converted)
+    });
+    match result {
+        Some(datum) => datum,
+        None => {
+            // SAFETY: fcinfo is valid; a NULL result is reported through isnull.
+            unsafe { (*fcinfo).isnull = true };
+            Datum::from(0)
+        }
+    }
+}
+
+/// Runs `call` on `entry`'s live instance (made by the guarded path), then emits what the
+/// guest logged. On failure the instance is discarded, as it may be half-updated, and the
+/// error is raised once wasm and the instance's borrow are gone.
+pub(crate) fn with_live_sandbox<T>(
+    entry: &FunctionEntry,
+    call: impl FnOnce(&mut Sandbox) -> Result<T, PlWasmError>,
+) -> T {
     let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, &entry.name) };
     let Some(sandbox) = slot.as_mut() else {
         raise(&PlWasmError::Internal { message: "no instance".into() }, &entry.name)
     };
-    let ret = entry.signature.ret;
-    let outcome = sandbox
-        // SAFETY: the closure runs after wasm has returned, inside this guarded call.
-        .call_frame(&entry.signature, &values, gucs::call_limits(), |result| unsafe { marshal::result(ret, result) })
-        .and_then(|converted| converted);
+    let outcome = call(sandbox);
     let logs = sandbox.take_logs();
     if outcome.is_err() {
         *slot = None;
     }
     drop(slot);
     emit_guest_logs(&logs, &entry.name);
-    match outcome {
-        Ok(Some(datum)) => datum,
-        Ok(None) => {
-            // SAFETY: fcinfo is valid; a NULL result is reported through isnull.
-            unsafe { (*fcinfo).isnull = true };
-            Datum::from(0)
-        }
-        Err(err) => fail(&err, &entry.name),
-    }
+    outcome.unwrap_or_else(|err| fail(&err, &entry.name))
 }
 
 fn raw_buffer(entry: &FunctionEntry) -> Vec<ValRaw> {

@@ -297,7 +297,7 @@ fn module_exports(wasm: &[u8]) -> Option<Vec<String>> {
 }
 
 /// PostgreSQL's own identifier quoting (adds quotes only where needed).
-fn quote_identifier(name: &str) -> String {
+pub(crate) fn quote_identifier(name: &str) -> String {
     let cstring = std::ffi::CString::new(name).unwrap_or_else(|_| pgrx::error!("identifier contains a NUL byte"));
     // SAFETY: quote_identifier reads a NUL-terminated string and returns either it or a new
     // palloc'd one; we copy the result before the CString is dropped.

@@ -9,7 +9,8 @@ use plwasm_core::error::PlWasmError;
 use plwasm_core::types::SqlType;
 
 use crate::cache::FunctionEntry;
-use crate::error::{emit_guest_logs, raise};
+use crate::error::raise;
+use crate::handler::with_live_sandbox;
 use crate::{catalog, gucs, marshal};
 
 /// Calls `entry`'s function and hands PostgreSQL its rows.
@@ -55,12 +56,10 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, args: &[Valu
         );
     }
 
-    let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, name) };
-    let Some(sandbox) = slot.as_mut() else { raise(&PlWasmError::Internal { message: "no instance".into() }, name) };
     let mut values = vec![Datum::from(0); columns.len()];
     let mut nulls = vec![false; columns.len()];
-    let outcome = sandbox
-        .call_frame_raw(&entry.signature, args, gucs::call_limits(), |memory, result_slot| {
+    with_live_sandbox(entry, |sandbox| {
+        sandbox.call_frame_raw(&entry.signature, args, gucs::call_limits(), |memory, result_slot| {
             for row in abi::read_rows(memory, result_slot, columns)? {
                 for (i, (value, ty)) in row.into_iter().zip(columns).enumerate() {
                     // SAFETY: wasm has returned; the value is copied into a new Datum.
@@ -72,17 +71,8 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, args: &[Valu
                 unsafe { pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_mut_ptr()) };
             }
             Ok(())
-        })
-        .and_then(|rows: Result<(), PlWasmError>| rows);
-    let logs = sandbox.take_logs();
-    if outcome.is_err() {
-        *slot = None;
-    }
-    drop(slot);
-    emit_guest_logs(&logs, name);
-    if let Err(err) = outcome {
-        crate::handler::fail(&err, name);
-    }
+        })?
+    });
     // SAFETY: rsinfo is valid; PostgreSQL reads the rows from the store after this returns.
     unsafe {
         (*rsinfo).returnMode = pg_sys::SetFunctionReturnMode::SFRM_Materialize;

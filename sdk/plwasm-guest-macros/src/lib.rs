@@ -74,9 +74,7 @@ fn expand(options: Punctuated<Meta, Token![,]>, function: ItemFn) -> syn::Result
         };
         let (sql, nullable) = sql_type(&typed.ty, false)?;
         any_nullable |= nullable;
-        let name_text = name.ident.to_string();
-        let name_text = name_text.trim_start_matches('_');
-        sql_args.push(format!("{} {sql}", if name_text.is_empty() { "arg" } else { name_text }));
+        sql_args.push(sql_argument(&name.ident, &sql));
         arg_names.push(format_ident!("__plwasm_arg{}", arg_names.len()));
         arg_types.push((*typed.ty).clone());
     }
@@ -118,6 +116,14 @@ fn expand(options: Punctuated<Meta, Token![,]>, function: ItemFn) -> syn::Result
             static __PLWASM_SIGNATURE: [u8; #line_len] = *#line_bytes;
         };
     })
+}
+
+/// `name type` for the signature line: the Rust argument name without leading underscores
+/// (`arg` when nothing is left).
+fn sql_argument(name: &syn::Ident, sql: &str) -> String {
+    let text = name.to_string();
+    let text = text.trim_start_matches('_');
+    format!("{} {sql}", if text.is_empty() { "arg" } else { text })
 }
 
 /// The declared result of a function returning `ty`: a type, `setof type` for `SetOf<T>`,
@@ -215,9 +221,7 @@ fn expand_aggregate(options: Punctuated<Meta, Token![,]>, block: syn::ItemImpl) 
             return Err(syn::Error::new_spanned(&typed.pat, "use a plain argument name"));
         };
         let (sql, _) = sql_type(&typed.ty, false)?;
-        let name_text = name.ident.to_string();
-        let name_text = name_text.trim_start_matches('_');
-        sql_args.push(format!("{} {sql}", if name_text.is_empty() { "arg" } else { name_text }));
+        sql_args.push(sql_argument(&name.ident, &sql));
         is_bytes.push(matches!(sql.as_str(), "text" | "bytea"));
         arg_types.push((*typed.ty).clone());
     }
