@@ -38,7 +38,7 @@ pub const MAX_AGGREGATE_ARGS: usize = 32;
 /// Rows handed to the guest per `accumulate` call.
 pub const BATCH_ROWS: usize = 1024;
 /// States freed by PostgreSQL are handed back to the guest in groups of this many.
-const FREE_BATCH: usize = 256;
+pub const FREE_BATCH: usize = 256;
 /// Text and bytea bytes queued before a batch goes to the guest.
 const PAYLOAD_BATCH: usize = 1 << 20;
 
@@ -209,8 +209,8 @@ pub fn check_exports(module: &Module, prefix: &str, role: SupportRole) -> Result
 /// Whether to add or remove a batch's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    Accumulate,
-    Retract,
+    Accumulate = 0,
+    Retract = 1,
 }
 
 struct AggregateExports {
@@ -227,18 +227,22 @@ struct AggregateExports {
 /// One instance of a module serving every live state of one aggregate in a backend, with
 /// the rows PostgreSQL has handed over but the guest has not seen yet.
 pub struct AggregateInstance {
-    sandbox: Sandbox,
-    exports: AggregateExports,
+    /// Rows that can still be queued for each step before the guest must be called: one
+    /// counter per step, so the per-row path makes one comparison. Zero for both when the
+    /// payload or the states to free reached their batch size.
+    room: [usize; 2],
+    pending_words: usize,
+    pending_rows: usize,
+    pending_step: Step,
     /// Rows not yet passed to the guest, as 64-bit words (a header, then the values), and what
     /// to do with them. Sized for a full batch of the widest rows, so queuing never grows it.
     pending: Vec<u64>,
-    pending_words: usize,
-    pending_rows: usize,
     /// Text and bytea values of the pending rows.
     payload: Vec<u8>,
-    pending_step: Step,
     /// Handles PostgreSQL no longer references, to hand to `P.free`.
     to_free: Vec<u32>,
+    sandbox: Sandbox,
+    exports: AggregateExports,
 }
 
 impl AggregateInstance {
@@ -274,6 +278,7 @@ impl AggregateInstance {
             pending_rows: 0,
             payload: Vec::new(),
             pending_step: Step::Accumulate,
+            room: [BATCH_ROWS; 2],
             to_free: Vec::new(),
         })
     }
@@ -289,12 +294,9 @@ impl AggregateInstance {
     }
 
     /// Whether a row for `step` can be queued without first calling the guest.
-    #[inline]
+    #[inline(always)]
     pub fn has_room(&self, step: Step) -> bool {
-        self.pending_rows < BATCH_ROWS
-            && (self.pending_step == step || self.pending_rows == 0)
-            && self.to_free.len() < FREE_BATCH
-            && self.payload.len() < PAYLOAD_BATCH
+        self.room[step as usize] > 0
     }
 
     /// Queues the bytes of a text or bytea value for the next row; returns its value word.
@@ -307,6 +309,9 @@ impl AggregateInstance {
         self.payload.extend_from_slice(bytes);
         // Keep the next value 8-aligned.
         self.payload.resize(self.payload.len().next_multiple_of(8), 0);
+        if self.payload.len() >= PAYLOAD_BATCH {
+            self.room = [0; 2];
+        }
         Ok(offset as u64 | (bytes.len() as u64) << 32)
     }
 
@@ -334,10 +339,55 @@ impl AggregateInstance {
             };
         }
         words[0] = handle as u64 | (null_mask as u64) << 32;
-        self.pending_words += words.len();
+        let width = words.len();
+        self.commit_row(step, width);
+        Ok(())
+    }
+
+    /// The per-row path for rows of fixed-width values: queues a row whose argument `i` is
+    /// `arg(i)` = (Datum bits, is NULL), converted by `plan[i]`. Returns false, with nothing
+    /// queued, when the batch is full or a value needs the checked path (an out-of-range
+    /// timestamp); the caller then flushes or converts through [`Self::queue_row`].
+    #[inline(always)]
+    pub fn try_queue_fixed(
+        &mut self,
+        step: Step,
+        handle: u32,
+        plan: &[SlotConversion],
+        arg: impl Fn(usize) -> (u64, bool),
+    ) -> bool {
+        if self.room[step as usize] == 0 {
+            return false;
+        }
+        let start = self.pending_words;
+        let Some(words) = self.pending.get_mut(start..start + 1 + plan.len()) else { return false };
+        let mut null_mask = 0u32;
+        for (i, (word, conversion)) in words[1..].iter_mut().zip(plan).enumerate() {
+            let (bits, is_null) = arg(i);
+            *word = if is_null {
+                null_mask |= 1 << i;
+                0
+            } else {
+                match conversion.apply(bits) {
+                    Some(bits) => bits,
+                    None => return false,
+                }
+            };
+        }
+        words[0] = handle as u64 | (null_mask as u64) << 32;
+        self.commit_row(step, 1 + plan.len());
+        true
+    }
+
+    /// Counts a row of `width` words just written for `step`.
+    #[inline(always)]
+    fn commit_row(&mut self, step: Step, width: usize) {
+        self.pending_words += width;
         self.pending_step = step;
         self.pending_rows += 1;
-        Ok(())
+        // A batch holds rows of one step: the other step must flush first.
+        self.room[step as usize] -= 1;
+        self.room[1 - step as usize] = 0;
     }
 
     /// Hands queued rows to the guest, then the states PostgreSQL has released.
@@ -361,6 +411,7 @@ impl AggregateInstance {
                 self.sandbox.call_typed(&self.exports.free, handle as i32, limits)?;
             }
         }
+        self.room = [BATCH_ROWS; 2];
         Ok(())
     }
 
@@ -368,6 +419,9 @@ impl AggregateInstance {
     /// PostgreSQL's memory-context cleanup).
     pub fn release(&mut self, handle: u32) {
         self.to_free.push(handle);
+        if self.to_free.len() >= FREE_BATCH {
+            self.room = [0; 2];
+        }
     }
 
     /// The aggregate's value for `handle`, of type `ret`, handed to `finish` while it is still
@@ -431,22 +485,78 @@ pub fn row_size(args: usize) -> usize {
     8 + 8 * args
 }
 
-/// The slot bits of a fixed-width argument's Datum bits: what
-/// `abi::fixed_to_slot(datum_to_wasm(..))` gives, in one step, for the per-row path.
-#[inline(always)]
+/// How a fixed-width argument's Datum bits become its slot bits in a queued row: what
+/// `abi::fixed_to_slot(datum_to_wasm(..))` gives, in one step. Chosen once per signature
+/// ([`row_plan`]) so the per-row path does not look at SQL types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotConversion {
+    /// float8, int8: the Datum bits are the slot bits.
+    Same,
+    SignExtend32,
+    SignExtend16,
+    Bool,
+    /// float4: the low 32 bits.
+    Low32,
+    Date,
+    Timestamp,
+}
+
+impl SlotConversion {
+    /// The conversion for a fixed-width type; `None` for text, varchar, bytea and internal.
+    pub fn of(ty: SqlType) -> Option<SlotConversion> {
+        Some(match ty {
+            SqlType::Float8 | SqlType::Int8 => SlotConversion::Same,
+            SqlType::Int4 => SlotConversion::SignExtend32,
+            SqlType::Int2 => SlotConversion::SignExtend16,
+            SqlType::Bool => SlotConversion::Bool,
+            SqlType::Float4 => SlotConversion::Low32,
+            SqlType::Date => SlotConversion::Date,
+            SqlType::Timestamp | SqlType::TimestampTz => SlotConversion::Timestamp,
+            SqlType::Void
+            | SqlType::Text
+            | SqlType::Varchar
+            | SqlType::Bytea
+            | SqlType::Jsonb
+            | SqlType::Int4Array
+            | SqlType::Int8Array
+            | SqlType::Float4Array
+            | SqlType::Float8Array
+            | SqlType::Internal => return None,
+        })
+    }
+
+    /// The slot bits; `None` for a timestamp outside the range the guest can represent.
+    #[inline(always)]
+    pub fn apply(self, datum_bits: u64) -> Option<u64> {
+        Some(match self {
+            SlotConversion::Same => datum_bits,
+            SlotConversion::SignExtend32 => datum_bits as u32 as i32 as i64 as u64,
+            SlotConversion::SignExtend16 => datum_bits as u16 as i16 as i64 as u64,
+            SlotConversion::Bool => (datum_bits & 0xff != 0) as u64,
+            SlotConversion::Low32 => datum_bits as u32 as u64,
+            SlotConversion::Date => crate::types::pg_date_to_unix(datum_bits as u32 as i32) as i64 as u64,
+            SlotConversion::Timestamp => crate::types::pg_timestamp_to_unix(datum_bits as i64)? as u64,
+        })
+    }
+}
+
+/// The conversions of an aggregate's row arguments, when all are fixed-width (and there are
+/// at most [`MAX_AGGREGATE_ARGS`]): the rows [`AggregateInstance::try_queue_fixed`] takes.
+pub fn row_plan(args: &[SqlType]) -> Option<Vec<SlotConversion>> {
+    if args.len() > MAX_AGGREGATE_ARGS {
+        return None;
+    }
+    args.iter().map(|ty| SlotConversion::of(*ty)).collect()
+}
+
+/// The slot bits of a fixed-width argument's Datum bits, with the error the checked path
+/// reports.
 pub fn slot_bits(ty: SqlType, datum_bits: u64) -> Result<u64> {
-    Ok(match ty {
-        SqlType::Float8 | SqlType::Int8 => datum_bits,
-        SqlType::Int4 => datum_bits as u32 as i32 as i64 as u64,
-        SqlType::Int2 => datum_bits as u16 as i16 as i64 as u64,
-        SqlType::Bool => (datum_bits & 0xff != 0) as u64,
-        SqlType::Float4 => datum_bits as u32 as u64,
-        SqlType::Date => crate::types::pg_date_to_unix(datum_bits as u32 as i32) as i64 as u64,
-        SqlType::Timestamp | SqlType::TimestampTz => crate::types::pg_timestamp_to_unix(datum_bits as i64)
-            .ok_or(PlWasmError::ArgumentOutOfRange {
-                type_name: if ty == SqlType::Timestamp { "timestamp" } else { "timestamptz" },
-            })? as u64,
-        other => return Err(PlWasmError::Internal { message: format!("{} is not fixed-width", other.sql_name()) }),
+    let Some(conversion) = SlotConversion::of(ty) else {
+        return Err(PlWasmError::Internal { message: format!("{} is not fixed-width", ty.sql_name()) });
+    };
+    conversion.apply(datum_bits).ok_or(PlWasmError::ArgumentOutOfRange {
+        type_name: if ty == SqlType::Timestamp { "timestamp" } else { "timestamptz" },
     })
 }
 

@@ -19,7 +19,7 @@ use std::rc::{Rc, Weak};
 
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo, Oid};
 use plwasm_core::abi::Value;
-use plwasm_core::aggregate::{slot_bits, AggregateInstance, Step, SupportRole};
+use plwasm_core::aggregate::{row_plan, slot_bits, AggregateInstance, SlotConversion, Step, SupportRole};
 use plwasm_core::error::PlWasmError;
 use plwasm_core::types::SqlType;
 
@@ -205,34 +205,57 @@ unsafe fn called_by_aggregate(fcinfo: FunctionCallInfo) -> bool {
     }
 }
 
+/// What a transition (or inverse transition) call site needs for its per-row path. The
+/// guarded path sets it once it has queued a row for a state it checked.
+pub struct RowPath {
+    /// The instance whose states the call site has checked. A `Weak`, so that the allocation
+    /// (and with it the address compared per row) is not reused while the site remembers it.
+    instance: Weak<SharedInstance>,
+    step: Step,
+    /// The row arguments' conversions; the per-row path takes only fixed-width rows.
+    plan: Vec<SlotConversion>,
+}
+
+impl RowPath {
+    /// The per-row path for `entry` with states of `instance`, when its rows are fixed-width.
+    fn new(entry: &FunctionEntry, instance: &Rc<SharedInstance>) -> Option<RowPath> {
+        let step = entry.aggregate.as_ref()?.1.step()?;
+        let plan = row_plan(&entry.signature.args[1..])?;
+        Some(RowPath { instance: Rc::downgrade(instance), step, plan })
+    }
+}
+
 /// The per-row path of a transition (or inverse transition) call: queues the row and returns
-/// the state. `None` when the guarded path must run (first row, a full batch, a state to
-/// check, a value to refuse).
+/// the state. `None` when the guarded path must run (first row, a full batch, a state of
+/// another instance, a value to refuse).
 ///
 /// # Safety
-/// `fcinfo` must be the valid call info of a call of `entry`'s function.
-#[inline]
-pub unsafe fn fast_accumulate(entry: &FunctionEntry, fcinfo: FunctionCallInfo, checked: &mut *const SharedInstance) -> Option<Datum> {
-    let step = entry.aggregate.as_ref()?.1.step()?;
-    // SAFETY: fcinfo is valid; nargs matches the declared arguments.
+/// `fcinfo` must be the valid call info of a call of the function `path` was made for.
+#[inline(always)]
+pub unsafe fn fast_accumulate(path: &RowPath, fcinfo: FunctionCallInfo) -> Option<Datum> {
+    // SAFETY: fcinfo is valid; nargs matches the declared arguments (the state, then the
+    // plan's row arguments).
     let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
-    let state = args.first()?;
-    if state.isnull || !unsafe { called_by_aggregate(fcinfo) } {
+    let (state, values) = args.split_first()?;
+    if state.isnull || values.len() != path.plan.len() || !unsafe { called_by_aggregate(fcinfo) } {
         return None;
     }
     // SAFETY: a non-null internal state in an aggregate call; it is only trusted once its
-    // instance is the one this call site has already checked in the guarded path.
+    // magic is ours and its instance is the one this call site has already checked.
     let cell = unsafe { &*state.value.cast_mut_ptr::<StateCell>() };
-    if cell.magic != STATE_MAGIC || Rc::as_ptr(&cell.instance) != *checked || cell.instance.lost.get() {
+    if cell.magic != STATE_MAGIC || Rc::as_ptr(&cell.instance) != path.instance.as_ptr() {
         return None;
     }
-    let mut inner = cell.instance.inner.try_borrow_mut().ok()?;
-    if !inner.has_room(step) {
+    let shared: &SharedInstance = &cell.instance;
+    if shared.lost.get() {
         return None;
     }
-    let (types, values) = (&entry.signature.args[1..], &args[1..]);
-    inner.queue_row(step, cell.handle, values.len(), |i| row_value(types, values, i)).ok()?;
-    Some(state.value)
+    let mut inner = shared.inner.try_borrow_mut().ok()?;
+    let queued = inner.try_queue_fixed(path.step, cell.handle, &path.plan, |i| {
+        let value = &values[i];
+        (value.value.value() as u64, value.isnull)
+    });
+    queued.then_some(state.value)
 }
 
 /// A row value converted for the guest.
@@ -241,23 +264,12 @@ enum RowValue<'a> {
     Bytes(&'a [u8]),
 }
 
-/// Argument `i` of a row as slot bits, `None` for NULL.
-#[inline(always)]
-fn row_value(types: &[SqlType], values: &[pg_sys::NullableDatum], i: usize) -> Result<Option<u64>, PlWasmError> {
-    let arg = &values[i];
-    if arg.isnull {
-        Ok(None)
-    } else {
-        slot_bits(types[i], arg.value.value() as u64).map(Some)
-    }
-}
-
 /// Every call of a support function that the per-row path did not take. Runs under pgrx's
 /// guard.
 ///
 /// # Safety
 /// `fcinfo` must be the valid call info of a call of `entry`'s function.
-pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, checked: &mut *const SharedInstance) -> Datum {
+pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &mut Option<RowPath>) -> Datum {
     let Some((_, role)) = entry.aggregate.as_ref() else {
         raise(&PlWasmError::Internal { message: "not an aggregate function".into() }, &entry.name)
     };
@@ -314,7 +326,9 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, checked: &mu
                 }
                 inner.queue_row(step, cell.handle, words.len(), |i| Ok(words[i]))
             });
-            *checked = Rc::as_ptr(&cell.instance);
+            if !row_path.as_ref().is_some_and(|path| path.instance.as_ptr() == Rc::as_ptr(&cell.instance)) {
+                *row_path = RowPath::new(entry, &cell.instance);
+            }
             Datum::from(cell as *const StateCell)
         }
         SupportRole::Finalize => {

@@ -23,8 +23,8 @@ struct CallSite {
     engine: &'static cache::BackendEngine,
     /// Arguments in, result out: sized once for the signature.
     raw: Vec<ValRaw>,
-    /// Aggregate support functions: the instance whose states this site has checked.
-    checked_instance: *const aggregate::SharedInstance,
+    /// Transition functions of aggregates: the per-row path, once a row went the checked way.
+    row_path: Option<aggregate::RowPath>,
 }
 
 /// PostgreSQL's unguarded entry points for the per-row path. Neither can raise an error, so
@@ -54,6 +54,31 @@ pub extern "C" fn pg_finfo_plwasm_call_handler() -> &'static pg_sys::Pg_finfo_re
 /// through [`guarded_call`] / [`guarded_raise`], which are `#[pg_guard]`ed.
 #[no_mangle]
 pub unsafe extern "C-unwind" fn plwasm_call_handler(fcinfo: FunctionCallInfo) -> Datum {
+    // SAFETY: PostgreSQL calls a language handler with a valid fcinfo for this call.
+    if let Some(datum) = unsafe { aggregate_row(fcinfo) } {
+        return datum;
+    }
+    // SAFETY: as above.
+    unsafe { call(fcinfo) }
+}
+
+/// The per-row path of an aggregate's transition: first, and outside the frame the other
+/// paths need. Panic-free: it only compares, indexes within checked bounds and writes into
+/// a preallocated queue.
+#[inline(always)]
+unsafe fn aggregate_row(fcinfo: FunctionCallInfo) -> Option<Datum> {
+    // SAFETY: fcinfo is valid; fn_extra is null or a CallSite installed by install_call_site,
+    // which lives as long as fn_mcxt.
+    let site = unsafe { ((*(*fcinfo).flinfo).fn_extra as *const CallSite).as_ref() }?;
+    // No user or staleness check per row: a row joins a state whose instance this call site
+    // has already checked (and the instance is the state's, whatever the entry).
+    let path = site.row_path.as_ref()?;
+    // SAFETY: fcinfo is valid for this call of the function the path was made for.
+    unsafe { aggregate::fast_accumulate(path, fcinfo) }
+}
+
+#[inline(never)]
+unsafe fn call(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: PostgreSQL calls a language handler with a valid fcinfo for this call.
     let fast = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { fast_call(fcinfo) }));
     match fast {
@@ -87,14 +112,7 @@ unsafe fn fast_call(fcinfo: FunctionCallInfo) -> FastCall {
     // SAFETY: the CallSite lives as long as fn_mcxt, which outlives this call.
     let site_ref = unsafe { &mut *site };
     if site_ref.entry.aggregate.is_some() {
-        // No user or staleness check per row: a row joins a state whose instance this call
-        // site has already checked (and the instance is the state's, whatever the entry).
-        let CallSite { entry, checked_instance, .. } = site_ref;
-        // SAFETY: fcinfo is valid for this call of entry's function.
-        return match unsafe { aggregate::fast_accumulate(entry, fcinfo, checked_instance) } {
-            Some(datum) => FastCall::Done(datum),
-            None => FastCall::NotReady,
-        };
+        return FastCall::NotReady;
     }
     // SAFETY: GetUserId only reads a global; stack_is_too_deep only compares addresses.
     let ready = site_ref.entry.abi == 0
@@ -134,6 +152,7 @@ unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
             // SAFETY: flinfo is valid for this call.
             site.entry = load_entry(unsafe { (*flinfo).fn_oid }, user);
             site.raw = raw_buffer(&site.entry);
+            site.row_path = None;
         }
         site
     };
@@ -142,7 +161,7 @@ unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
         // SAFETY: raises PostgreSQL's own "stack depth limit exceeded" (54001) when too deep.
         unsafe { pg_sys::check_stack_depth() };
         // SAFETY: fcinfo is valid for this call of entry's function.
-        return unsafe { aggregate::call(&entry, fcinfo, &mut site.checked_instance) };
+        return unsafe { aggregate::call(&entry, fcinfo, &mut site.row_path) };
     }
     {
         let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, &entry.name) };
@@ -298,8 +317,7 @@ unsafe fn install_call_site(flinfo: *mut pg_sys::FmgrInfo, user: pg_sys::Oid) ->
     let entry = load_entry(fn_oid, user);
     let engine = cache::engine();
     let raw = raw_buffer(&entry);
-    let checked_instance = std::ptr::null();
-    let site = Box::into_raw(Box::new(CallSite { entry, engine, raw, checked_instance }));
+    let site = Box::into_raw(Box::new(CallSite { entry, engine, raw, row_path: None }));
     // SAFETY: the callback record is allocated in fn_mcxt, so it lives exactly as long as
     // the context whose reset or deletion runs it; it frees the Box we just leaked, once.
     unsafe {
