@@ -58,3 +58,6 @@ LANGUAGE sql VOLATILE
 AS $$ SELECT plwasm.create_aggregate_by_oid(name, accumulate, finalize, merge, serialize, deserialize, retract) $$;
 COMMENT ON FUNCTION plwasm.create_aggregate(text, regprocedure, regprocedure, regprocedure, regprocedure, regprocedure, regprocedure)
     IS 'creates an aggregate with an internal state from LANGUAGE wasm support functions of one module''s aggregate';
+
+-- Deleting the shared compiled code is for superusers (checked inside too).
+REVOKE EXECUTE ON FUNCTION plwasm.clear_code_cache() FROM PUBLIC;

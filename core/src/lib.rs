@@ -10,6 +10,7 @@
 //! - [`host`]: the host functions ABI 1 modules may import (`raise`, `log`);
 //! - [`validate`]: what CREATE FUNCTION checks;
 //! - [`engine`]: the wasmtime configuration;
+//! - [`code_cache`]: compiled modules on disk, shared by a server's backends;
 //! - [`limits`]: fuel and memory caps;
 //! - [`sandbox`]: an instance with its limits, and how traps become errors;
 //! - [`error`]: the one error type and its SQLSTATEs.
@@ -19,6 +20,7 @@
 pub mod abi;
 pub mod aggregate;
 pub mod body;
+pub mod code_cache;
 pub mod declared;
 pub mod engine;
 pub mod error;
@@ -44,33 +46,26 @@ pub struct PreparedFunction {
     pub abi: u32,
 }
 
-/// Compiles (or takes from `compiled`, keyed by `hash`) and checks a module for the SQL
-/// function `sql_name`, calling `export` (default: the function's name).
+/// Checks compiled `module` (whose wasm hashes to `hash`) for the SQL function `sql_name`,
+/// calling `export` (default: the function's name).
 ///
 /// `initial_memory_cap` refuses modules whose initial memory exceeds it (CREATE FUNCTION);
 /// `None` leaves that to instantiation, where a cap lowered since CREATE is a limit error
 /// (54000), not a bad definition.
-#[allow(clippy::too_many_arguments)]
 pub fn prepare_function(
-    engine: &Engine,
-    wasm: &[u8],
+    module: Module,
     hash: [u8; 32],
     export: Option<String>,
     sql_name: &str,
     signature: &SqlSignature,
     initial_memory_cap: Option<usize>,
-    compiled: impl FnOnce(&[u8; 32]) -> Option<Module>,
 ) -> Result<PreparedFunction> {
-    let module = match compiled(&hash) {
-        Some(module) => module,
-        None => validate::compile(engine, wasm)?,
-    };
     let export = export.unwrap_or_else(|| sql_name.to_string());
     let abi = validate::check_module(&module, &export, sql_name, signature, initial_memory_cap)?;
     Ok(PreparedFunction { module, export, hash, abi })
 }
 
-/// [`prepare_function`] for an inline body (WAT, hex or base64, with `@export`).
+/// [`prepare_function`] for an inline body (WAT, hex or base64, with `@export`), compiled.
 pub fn prepare_inline_function(
     engine: &Engine,
     source: &str,
@@ -80,5 +75,6 @@ pub fn prepare_inline_function(
     initial_memory_cap: Option<usize>,
 ) -> Result<PreparedFunction> {
     let DecodedBody { wasm, hash, export } = body::decode_body(source, max_module_size)?;
-    prepare_function(engine, &wasm, hash, export, sql_name, signature, initial_memory_cap, |_| None)
+    let module = validate::compile(engine, &wasm)?;
+    prepare_function(module, hash, export, sql_name, signature, initial_memory_cap)
 }

@@ -30,7 +30,7 @@ use plwasm_core::wasmtime::{Engine, Module};
 use plwasm_core::body::{parse_body, Body};
 
 use crate::catalog::ProcInfo;
-use crate::{gucs, interrupt, modules};
+use crate::{code_cache, gucs, interrupt, modules};
 
 /// Compiled modules no function entry uses that a backend keeps (e.g. compiled by the
 /// validator of a function not yet called).
@@ -145,7 +145,8 @@ fn make_engine() -> &'static BackendEngine {
 
 /// The entry for `proc` and the current user: cached if its row is unchanged, else built.
 pub fn function_entry(proc: &ProcInfo, user: Oid) -> Result<Rc<FunctionEntry>, PlWasmError> {
-    let backend_engine = engine();
+    // Makes the backend's engine and cache on the first call.
+    engine();
     if PENDING_FULL_INVALIDATION.swap(false, Ordering::Relaxed) {
         invalidate(0);
     }
@@ -160,7 +161,7 @@ pub fn function_entry(proc: &ProcInfo, user: Oid) -> Result<Rc<FunctionEntry>, P
     }
 
     let signature = proc.checked_signature()?;
-    let Some((prepared, stored)) = prepare(backend_engine, proc, &signature, Lookup::Call)? else {
+    let Some((prepared, stored)) = prepare(proc, &signature, Lookup::Call)? else {
         return Err(PlWasmError::Internal { message: "module lookup skipped at call time".into() });
     };
     let aggregate = aggregate_role(&signature, &prepared.export);
@@ -209,8 +210,14 @@ pub enum Lookup {
     Validate { check_bodies: bool },
 }
 
+/// The compiled module for `hash` if this backend has it or the code cache holds it.
 fn cached_module(hash: &[u8; 32]) -> Option<Module> {
-    BACKEND.with(|b| b.borrow().as_ref().and_then(|b| b.modules.get(hash).cloned()))
+    if let Some(module) = BACKEND.with(|b| b.borrow().as_ref().and_then(|b| b.modules.get(hash).cloned())) {
+        return Some(module);
+    }
+    let module = code_cache::load(&engine().engine, hash)?;
+    remember_module(*hash, &module);
+    Some(module)
 }
 
 fn remember_module(hash: [u8; 32], module: &Module) {
@@ -226,7 +233,6 @@ fn remember_module(hash: [u8; 32], module: &Module) {
 /// Returns the prepared function and whether it came from the module store; `None` when a
 /// validation was skipped (see [`Lookup::Validate`]).
 pub fn prepare(
-    backend_engine: &BackendEngine,
     proc: &ProcInfo,
     signature: &SqlSignature,
     lookup: Lookup,
@@ -235,18 +241,16 @@ pub fn prepare(
         Lookup::Validate { .. } => Some(gucs::call_limits().max_memory),
         Lookup::Call => None,
     };
-    let engine = &backend_engine.engine;
     let (prepared, stored) = match parse_body(&proc.source, gucs::max_module_size())? {
         Body::Inline(body) => {
+            let module = compiled(&body.wasm, body.hash)?;
             let prepared = plwasm_core::prepare_function(
-                engine,
-                &body.wasm,
+                module,
                 body.hash,
                 body.export,
                 &proc.name,
                 signature,
                 initial_memory_cap,
-                cached_module,
             )?;
             (prepared, false)
         }
@@ -259,28 +263,25 @@ pub fn prepare(
             if matches!(lookup, Lookup::Validate { .. }) && !found.usable {
                 return Err(PlWasmError::ModulePermissionDenied { module });
             }
-            // Fetch the bytes only when this backend has not compiled that content yet.
-            let (hash, wasm) = match cached_module(&found.hash) {
-                Some(_) => (found.hash, Vec::new()),
+            // Fetch the bytes only when no backend has compiled that content yet.
+            let (hash, compiled_module) = match cached_module(&found.hash) {
+                Some(compiled_module) => (found.hash, compiled_module),
                 None => {
                     let with_bytes = modules::fetch(&module, true)?.ok_or(PlWasmError::ModuleNotFound { module })?;
-                    (with_bytes.hash, with_bytes.wasm.unwrap_or_default())
+                    (with_bytes.hash, compiled(&with_bytes.wasm.unwrap_or_default(), with_bytes.hash)?)
                 }
             };
             let prepared = plwasm_core::prepare_function(
-                engine,
-                &wasm,
+                compiled_module,
                 hash,
                 export,
                 &proc.name,
                 signature,
                 initial_memory_cap,
-                cached_module,
             )?;
             (prepared, true)
         }
     };
-    remember_module(prepared.hash, &prepared.module);
     Ok(Some((prepared, stored)))
 }
 
@@ -297,13 +298,16 @@ pub fn describe_exports(wasm: &[u8]) -> Option<Vec<String>> {
     compiled(wasm, hash).ok().map(|module| plwasm_core::validate::describe_exports(&module))
 }
 
+/// The compiled module for `hash`: this backend's, the code cache's, or compiled from `wasm`
+/// now (and offered to the code cache).
 fn compiled(wasm: &[u8], hash: [u8; 32]) -> Result<Module, PlWasmError> {
-    let backend_engine = engine();
     if let Some(module) = cached_module(&hash) {
         return Ok(module);
     }
-    let module = plwasm_core::validate::compile(&backend_engine.engine, wasm)?;
+    let engine = &engine().engine;
+    let module = plwasm_core::validate::compile(engine, wasm)?;
     remember_module(hash, &module);
+    code_cache::store(engine, &hash, &module);
     Ok(module)
 }
 

@@ -1,6 +1,6 @@
 //! plwasm's configuration parameters.
 //!
-//! The limits are `PGC_SUSET` (`plwasm.max_stack`: `PGC_SU_BACKEND`): only a superuser can
+//! The limits (and the code cache size) are `PGC_SUSET` (`plwasm.max_stack`: `PGC_SU_BACKEND`): only a superuser can
 //! change them, in `postgresql.conf`, with `ALTER SYSTEM`/`ALTER ROLE ... SET`, or with `SET`,
 //! so the role calling a wasm function cannot raise its own budget.
 
@@ -27,6 +27,13 @@ pub static MAX_MODULE_SIZE_KB: GucSetting<i32> = GucSetting::<i32>::new(16 * 102
 /// read once, when a backend makes its wasm engine, and further bounded by what the process
 /// stack limit leaves after `max_stack_depth`. Deeper recursion fails with 54001.
 pub static MAX_STACK_KB: GucSetting<i32> = GucSetting::<i32>::new(512);
+
+/// `plwasm.code_cache_size`: most disk space, in kB, for compiled modules shared by all
+/// backends (`$PGDATA/pgsql_tmp_plwasm/`). Default 256MB; range 0 to 2147483647kB; 0 turns
+/// the cache off (nothing is read or written). When a new module would take the directory
+/// past the limit, the least recently used files are deleted; a module larger than the limit
+/// is compiled in each backend as if there were no cache.
+pub static CODE_CACHE_SIZE_KB: GucSetting<i32> = GucSetting::<i32>::new(256 * 1024);
 
 const KB: usize = 1024;
 
@@ -71,6 +78,16 @@ pub fn init() {
         GucContext::SuBackend,
         GucFlags::UNIT_KB,
     );
+    GucRegistry::define_int_guc(
+        c"plwasm.code_cache_size",
+        c"Disk space for compiled wasm modules shared by all sessions; 0 turns the cache off.",
+        c"The least recently used modules are deleted beyond it. Superuser only.",
+        &CODE_CACHE_SIZE_KB,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_KB,
+    );
 }
 
 /// Reads an int GUC on the per-row path. `GucSetting::get` checks the calling thread through
@@ -90,6 +107,11 @@ pub fn call_limits() -> CallLimits {
 
 pub fn max_module_size() -> usize {
     MAX_MODULE_SIZE_KB.get() as usize * KB
+}
+
+/// The code cache's limit in bytes; 0 when it is off.
+pub fn code_cache_size() -> u64 {
+    CODE_CACHE_SIZE_KB.get() as u64 * KB as u64
 }
 
 pub fn max_stack() -> usize {

@@ -7,6 +7,7 @@
 //! - `srf`: set-returning functions (rows into a tuplestore);
 //! - `validator`: checks at CREATE FUNCTION;
 //! - `cache`: the per-backend engine, compiled modules and function entries;
+//! - `code_cache`: compiled modules shared by all backends through files;
 //! - `catalog`: reading `pg_proc`;
 //! - `marshal`: Datums to ABI 1 frame values and back;
 //! - `interrupt`: cancel and timeouts for running wasm;
@@ -19,6 +20,7 @@
 mod aggregate;
 mod cache;
 mod catalog;
+mod code_cache;
 mod define;
 mod error;
 mod gucs;

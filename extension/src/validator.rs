@@ -37,8 +37,7 @@ pub unsafe extern "C-unwind" fn plwasm_validator(fcinfo: FunctionCallInfo) -> Da
 fn validate(fn_oid: pg_sys::Oid) {
     let proc = catalog::read_proc(fn_oid);
     let signature = proc.checked_signature().or_raise(&proc.name);
-    let engine = cache::engine();
     // SAFETY: reads a GUC bool on the main thread.
     let check_bodies = unsafe { pg_sys::check_function_bodies };
-    cache::prepare(engine, &proc, &signature, cache::Lookup::Validate { check_bodies }).or_raise(&proc.name);
+    cache::prepare(&proc, &signature, cache::Lookup::Validate { check_bodies }).or_raise(&proc.name);
 }

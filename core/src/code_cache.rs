@@ -1,0 +1,256 @@
+//! The on-disk cache of compiled modules, shared by all backends of a server: a new session
+//! or a parallel worker loads a module's machine code instead of compiling it again.
+//!
+//! - One file per (module content, engine): `<sha256 of the wasm>-<engine hash>.cwasm`. The
+//!   engine hash covers every wasmtime setting that changes the code (and wasmtime's version),
+//!   so a server with other settings or another CPU never picks up a foreign file.
+//! - A file is what `Module::serialize` gave, followed by the SHA-256 of those bytes. A file
+//!   whose seal does not match is deleted and the module is compiled again.
+//! - Files are written under a temporary name and renamed, so a reader never sees half a file.
+//! - After each write the oldest files (by modification time; a hit refreshes it) are deleted
+//!   until the directory fits its size limit.
+//!
+//! Turning the files back into a module is `unsafe` (the code runs as it is), so the
+//! extension crate does that step; this module only reads, checks and writes bytes.
+
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Engine, Module};
+
+const SEAL_LEN: usize = 32;
+const EXTENSION: &str = "cwasm";
+
+/// Feeds a `Hash` value into SHA-256: a hash that is the same in every process and build.
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let digest = self.0.clone().finalize();
+        u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+    }
+}
+
+/// The cache file name of the module whose wasm hashes to `module_hash`, compiled by `engine`.
+pub fn file_name(module_hash: &[u8; 32], engine: &Engine) -> String {
+    let mut hasher = Sha256Hasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{}-{:016x}.{EXTENSION}", hex::encode(module_hash), hasher.finish())
+}
+
+/// The bytes to write for `serialized` module code: the code, then its SHA-256.
+pub fn seal(mut serialized: Vec<u8>) -> Vec<u8> {
+    let digest = Sha256::digest(&serialized);
+    serialized.extend_from_slice(&digest);
+    serialized
+}
+
+/// The module code in a cache file, `None` if the file is not exactly what [`seal`] wrote.
+pub fn unseal(file: &[u8]) -> Option<&[u8]> {
+    let (code, digest) = file.split_at_checked(file.len().checked_sub(SEAL_LEN)?)?;
+    (Sha256::digest(code).as_slice() == digest).then_some(code)
+}
+
+/// What reading a cache file found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// Module code, checked against its seal.
+    Found(Vec<u8>),
+    Missing,
+    /// A file whose seal did not match; it has been deleted.
+    Damaged,
+}
+
+/// Reads file `name` from `dir` and checks its seal. A hit refreshes the file's modification
+/// time, so that pruning deletes the least recently used files first.
+pub fn read(dir: &Path, name: &str) -> io::Result<Lookup> {
+    let path = dir.join(name);
+    let mut bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Lookup::Missing),
+        Err(err) => return Err(err),
+    };
+    let Some(code_len) = unseal(&bytes).map(<[u8]>::len) else {
+        let _ = fs::remove_file(&path);
+        return Ok(Lookup::Damaged);
+    };
+    if let Ok(file) = fs::File::options().append(true).open(&path) {
+        let _ = file.set_modified(SystemTime::now());
+    }
+    bytes.truncate(code_len);
+    Ok(Lookup::Found(bytes))
+}
+
+/// Writes `module`'s code as file `name` in `dir` (made if missing), then deletes the least
+/// recently used files until the directory holds at most `max_bytes`. A module larger than
+/// `max_bytes` is not written. Returns whether the file was written.
+pub fn write(dir: &Path, name: &str, module: &Module, max_bytes: u64) -> io::Result<bool> {
+    let sealed = seal(module.serialize().map_err(io::Error::other)?);
+    if sealed.len() as u64 > max_bytes {
+        return Ok(false);
+    }
+    fs::create_dir_all(dir)?;
+    let temporary = dir.join(format!("{name}.{}.tmp", std::process::id()));
+    let written = fs::File::create(&temporary).and_then(|mut file| file.write_all(&sealed));
+    if let Err(err) = written.and_then(|()| fs::rename(&temporary, dir.join(name))) {
+        let _ = fs::remove_file(&temporary);
+        return Err(err);
+    }
+    prune(dir, max_bytes)?;
+    Ok(true)
+}
+
+/// Deletes the least recently used files of `dir` until the rest hold at most `max_bytes`.
+/// Files that vanish meanwhile (another backend pruning) are skipped.
+pub fn prune(dir: &Path, max_bytes: u64) -> io::Result<()> {
+    let mut files: Vec<(SystemTime, u64, PathBuf)> = fs::read_dir(dir)?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let metadata = entry.metadata().ok().filter(fs::Metadata::is_file)?;
+            Some((metadata.modified().ok()?, metadata.len(), entry.path()))
+        })
+        .collect();
+    let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+    // Oldest first; equal times by name, so that the order does not depend on the listing.
+    files.sort();
+    for (_, len, path) in files {
+        if total <= max_bytes {
+            break;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => total -= len,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => total -= len,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes every file in `dir`; returns how many. A missing directory holds none.
+pub fn clear(dir: &Path) -> io::Result<u64> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(err) => return Err(err),
+    };
+    let mut deleted = 0;
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => deleted += 1,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const ADD_ONE: &str = r#"(module (func (export "add_one") (param i64) (result i64) local.get 0 i64.const 1 i64.add))"#;
+
+    fn scratch_dir(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("plwasm-code-cache-{test}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn engine(fuel: bool) -> Engine {
+        let mut config = crate::engine::engine_config(&Default::default());
+        config.consume_fuel(fuel);
+        Engine::new(&config).unwrap()
+    }
+
+    #[test]
+    fn a_seal_detects_any_change() {
+        let sealed = seal(b"machine code".to_vec());
+        assert_eq!(unseal(&sealed), Some(&b"machine code"[..]));
+        for i in 0..sealed.len() {
+            let mut damaged = sealed.clone();
+            damaged[i] ^= 1;
+            assert_eq!(unseal(&damaged), None, "byte {i}");
+        }
+        assert_eq!(unseal(&sealed[..sealed.len() - 1]), None, "truncated");
+        assert_eq!(unseal(b"short"), None);
+    }
+
+    #[test]
+    fn names_depend_on_the_module_and_on_code_generation_settings() {
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let (metered, unmetered) = (engine(true), engine(false));
+        let name = file_name(&a, &metered);
+        assert!(name.starts_with(&"01".repeat(32)) && name.ends_with(".cwasm"), "{name}");
+        assert_eq!(name, file_name(&a, &engine(true)), "same settings, same name");
+        assert_ne!(name, file_name(&b, &metered));
+        assert_ne!(name, file_name(&a, &unmetered), "fuel metering changes the code");
+    }
+
+    #[test]
+    fn a_written_module_reads_back_and_a_damaged_file_is_deleted() {
+        let dir = scratch_dir("roundtrip");
+        let engine = engine(true);
+        let module = Module::new(&engine, ADD_ONE).unwrap();
+        let name = file_name(&[7; 32], &engine);
+        assert!(matches!(read(&dir, &name).unwrap(), Lookup::Missing));
+        assert!(write(&dir, &name, &module, 1 << 30).unwrap());
+        match read(&dir, &name).unwrap() {
+            Lookup::Found(code) => assert_eq!(code, module.serialize().unwrap()),
+            other => panic!("{other:?}"),
+        }
+        let path = dir.join(&name);
+        let mut bytes = fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        fs::write(&path, bytes).unwrap();
+        assert!(matches!(read(&dir, &name).unwrap(), Lookup::Damaged));
+        assert!(!path.exists(), "a damaged file is deleted");
+        // Nothing else (no temporary file) is left behind.
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pruning_deletes_the_least_recently_used_files_first() {
+        let dir = scratch_dir("prune");
+        fs::create_dir_all(&dir).unwrap();
+        let now = SystemTime::now();
+        for (i, age) in [(0, 30), (1, 10), (2, 20)] {
+            let path = dir.join(format!("f{i}"));
+            fs::write(&path, [0u8; 100]).unwrap();
+            fs::File::options().append(true).open(&path).unwrap().set_modified(now - Duration::from_secs(age)).unwrap();
+        }
+        prune(&dir, 300).unwrap();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 3, "within the limit nothing goes");
+        prune(&dir, 150).unwrap();
+        let mut left: Vec<String> =
+            fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["f1"], "the two oldest went");
+        assert_eq!(clear(&dir).unwrap(), 1);
+        assert_eq!(clear(&dir).unwrap(), 0);
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(clear(&dir).unwrap(), 0, "no directory, no files");
+    }
+
+    #[test]
+    fn a_module_larger_than_the_limit_is_not_written() {
+        let dir = scratch_dir("too-large");
+        let engine = engine(true);
+        let module = Module::new(&engine, ADD_ONE).unwrap();
+        assert!(!write(&dir, "m.cwasm", &module, 64).unwrap());
+        assert!(!dir.exists());
+    }
+}

@@ -1,0 +1,72 @@
+-- The code cache: compiled modules shared by all sessions through files in
+-- $PGDATA/pgsql_tmp_plwasm. DEBUG1 messages say when a module is stored there or loaded
+-- from there; a LOG message when a damaged file is deleted.
+-- Start empty, whatever earlier runs left (the count depends on them).
+SELECT plwasm.clear_code_cache() >= 0 AS cleared;
+SHOW plwasm.code_cache_size;
+SELECT count(*) AS files FROM pg_ls_dir('pgsql_tmp_plwasm', true, false);
+-- Modules no other test uses: cc_add x + 1000, cc_add2 x + 2000, cc_add3 x + 3000.
+\set add1000 '\\x0061736d0100000001060160017e017e03020100070a010663635f61646400000a0a010800200042e8077c0b'
+\set add2000 '\\x0061736d0100000001060160017e017e03020100070b010763635f6164643200000a0a010800200042d00f7c0b'
+\set add3000 '\\x0061736d0100000001060160017e017e03020100070b010763635f6164643300000a0a010800200042b8177c0b'
+SELECT encode(sha256(decode(substr(:'add1000', 3), 'hex')), 'hex') AS hash1000,
+       encode(sha256(decode(substr(:'add2000', 3), 'hex')), 'hex') AS hash2000,
+       encode(sha256(decode(substr(:'add3000', 3), 'hex')), 'hex') AS hash3000 \gset
+\echo :hash1000
+-- CREATE FUNCTION compiles the module and stores its code.
+SET client_min_messages = debug1;
+CREATE FUNCTION cc_add(int8) RETURNS int8 LANGUAGE wasm IMMUTABLE STRICT AS :'add1000';
+RESET client_min_messages;
+SELECT count(*) AS files FROM pg_ls_dir('pgsql_tmp_plwasm') f WHERE f LIKE :'hash1000' || '-%.cwasm';
+-- A new session loads the code instead of compiling the module.
+\c
+SET client_min_messages = debug1;
+SELECT cc_add(1);
+RESET client_min_messages;
+-- A damaged file is deleted, and the module compiled again and stored anew.
+SELECT current_setting('data_directory') || '/pgsql_tmp_plwasm/' || f AS file1000
+  FROM pg_ls_dir('pgsql_tmp_plwasm') f WHERE f LIKE :'hash1000' || '-%.cwasm' \gset
+COPY (SELECT 'not machine code') TO :'file1000';
+\c
+SET client_min_messages = debug1;
+SELECT cc_add(2);
+RESET client_min_messages;
+SELECT (pg_stat_file(:'file1000')).size > 1000 AS stored_again;
+-- An empty file too.
+COPY (SELECT '') TO :'file1000';
+\c
+SET client_min_messages = log;
+SELECT cc_add(3);
+RESET client_min_messages;
+-- plwasm.code_cache_size = 0: nothing is read or written.
+\c
+SET plwasm.code_cache_size = 0;
+SET client_min_messages = debug1;
+SELECT cc_add(4);
+RESET client_min_messages;
+-- A module larger than the limit is compiled but not stored.
+\c
+SET plwasm.code_cache_size = '1kB';
+SET client_min_messages = debug1;
+CREATE FUNCTION cc_add2(int8) RETURNS int8 LANGUAGE wasm IMMUTABLE STRICT AS :'add2000';
+RESET client_min_messages;
+SELECT count(*) AS files FROM pg_ls_dir('pgsql_tmp_plwasm') f WHERE f LIKE :'hash2000' || '-%';
+-- Beyond the limit the least recently used files are deleted: with room for about one
+-- small module, storing x + 3000 leaves only its own file.
+\c
+SELECT max((pg_stat_file('pgsql_tmp_plwasm/' || f)).size) * 3 / 2 / 1024 || 'kB' AS room_for_one
+  FROM pg_ls_dir('pgsql_tmp_plwasm') f WHERE f LIKE :'hash1000' || '-%' \gset
+SET plwasm.code_cache_size = :'room_for_one';
+CREATE FUNCTION cc_add3(int8) RETURNS int8 LANGUAGE wasm IMMUTABLE STRICT AS :'add3000';
+SELECT f LIKE :'hash3000' || '-%.cwasm' AS newest_kept, count(*) OVER () AS files
+  FROM pg_ls_dir('pgsql_tmp_plwasm') f;
+SELECT cc_add(5), cc_add2(5), cc_add3(5);
+-- Clearing is for superusers.
+CREATE ROLE cc_user;
+SET ROLE cc_user;
+SELECT plwasm.clear_code_cache();
+RESET ROLE;
+DROP ROLE cc_user;
+SELECT plwasm.clear_code_cache() AS deleted;
+SELECT count(*) AS files FROM pg_ls_dir('pgsql_tmp_plwasm');
+DROP FUNCTION cc_add(int8), cc_add2(int8), cc_add3(int8);
