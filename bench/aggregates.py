@@ -78,6 +78,13 @@ def interleaved(queries, rounds, prelude):
     return [statistics.median(times[i::len(queries)]) for i in range(len(queries))]
 
 
+def first_call(code_cache_size, sessions=5):
+    """Median ms of the first stats_agg call in new sessions with the given code cache size."""
+    script = (f"SET plwasm.code_cache_size = '{code_cache_size}';\n\\timing on\n"
+              "SELECT stats_count(stats_agg(1.0::float8));\n")
+    return statistics.median(timings(psql(script, db=DB))[0] for _ in range(sessions))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=5_000_000)
@@ -108,7 +115,8 @@ def main():
         print(f"| {label} | {ms:.0f} | {(ms - base) * 1e6 / rows:.1f} |")
     print()
     print(f"**plwasm adds {(wasm - builtin) * 1e6 / rows:.1f} ns/row over the built-in `sum(float8)`**"
-          f" ({wasm / builtin:.2f}x the query time).")
+          f" ({wasm / builtin:.2f}x the query time). Outside PostgreSQL the same queue and guest cost"
+          " `cargo run --release -p plwasm-core --example row_queue_cost` (below).")
     print()
 
     stats_queries = ["SELECT avg(value), stddev(value) FROM agg_points;",
@@ -121,6 +129,17 @@ def main():
     print("|---|---:|---:|---:|")
     print(f"| serial | {s_builtin:.0f} | {s_wasm:.0f} | {s_wasm / s_builtin:.2f} |")
     print(f"| 2 parallel workers | {p_builtin:.0f} | {p_wasm:.0f} | {p_wasm / p_builtin:.2f} |")
+    print()
+
+    print("Each parallel worker is a new process that meets the module for the first time. With the code"
+          " cache (`plwasm.code_cache_size`, on in the runs above) it loads the compiled module instead of"
+          " compiling it:")
+    print()
+    off, on = first_call("0"), first_call("256MB")
+    print("| first `stats_agg` call in a new session (5 sessions, median) | ms |")
+    print("|---|---:|")
+    print(f"| code cache off: compile the 107 kB module | {off:.1f} |")
+    print(f"| code cache on: load the compiled module | {on:.1f} |")
     print()
 
     lttb_queries = [

@@ -38,6 +38,14 @@ tmp="$(mktemp)"
     echo
     log "metering" >&2
     cargo run -q --release -p plwasm-core --example call_overhead
+    echo
+    echo "### An aggregate's row queue outside PostgreSQL"
+    echo
+    echo "\`cargo run --release -p plwasm-core --example row_queue_cost\`: the trivial sum's rows queued by the"\
+         "per-row path and handed to the same WAT guest in batches, no PostgreSQL; best of 3 runs."
+    echo
+    log "row queue" >&2
+    cargo run -q --release -p plwasm-core --example row_queue_cost
 } > "$tmp"
 mv "$tmp" "$out"
 log "wrote $out"

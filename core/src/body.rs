@@ -94,7 +94,12 @@ pub fn check_stored_binary(wasm: &[u8], max_module_size: usize) -> Result<[u8; 3
     if !wasm.starts_with(WASM_MAGIC) {
         return Err(PlWasmError::NotWasm);
     }
-    Ok(Sha256::digest(wasm).into())
+    Ok(content_hash(wasm))
+}
+
+/// The SHA-256 of a wasm binary: the key of compiled modules, in memory and on disk.
+pub fn content_hash(wasm: &[u8]) -> [u8; 32] {
+    Sha256::digest(wasm).into()
 }
 
 /// Decodes `source` into a wasm binary no larger than `max_module_size` bytes.
@@ -108,7 +113,7 @@ pub fn decode_body(source: &str, max_module_size: usize) -> Result<DecodedBody> 
     if wasm.len() > max_module_size {
         return Err(PlWasmError::ModuleTooLarge { size: wasm.len(), limit: max_module_size });
     }
-    let hash: [u8; 32] = Sha256::digest(&wasm).into();
+    let hash = content_hash(&wasm);
     Ok(DecodedBody { wasm, hash, export })
 }
 

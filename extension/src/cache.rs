@@ -307,7 +307,7 @@ fn compiled(wasm: &[u8], hash: [u8; 32]) -> Result<Module, PlWasmError> {
     let engine = &engine().engine;
     let module = plwasm_core::validate::compile(engine, wasm)?;
     remember_module(hash, &module);
-    code_cache::store(engine, &hash, &module);
+    code_cache::store(engine, wasm, &module);
     Ok(module)
 }
 

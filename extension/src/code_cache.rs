@@ -14,6 +14,7 @@ use std::path::Path;
 
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
+use plwasm_core::body::content_hash;
 use plwasm_core::code_cache::{self, Lookup};
 use plwasm_core::wasmtime::{Engine, Module};
 
@@ -59,12 +60,15 @@ pub fn load(engine: &Engine, hash: &[u8; 32]) -> Option<Module> {
     }
 }
 
-/// Offers a module this backend just compiled to the other backends.
-pub fn store(engine: &Engine, hash: &[u8; 32], module: &Module) {
+/// Offers `module`, which this backend just compiled from `wasm`, to the other backends.
+/// The file is named after the hash of `wasm` itself, not after a hash stored beside it, so
+/// a file's name always matches its code.
+pub fn store(engine: &Engine, wasm: &[u8], module: &Module) {
     let max_bytes = gucs::code_cache_size();
     if max_bytes == 0 {
         return;
     }
+    let hash = &content_hash(wasm);
     let name = code_cache::file_name(hash, engine);
     match code_cache::write(Path::new(DIRECTORY), &name, module, max_bytes) {
         Ok(true) => pgrx::debug1!("plwasm: stored compiled module {} in the code cache", hex_of(hash)),
