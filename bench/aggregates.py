@@ -20,27 +20,9 @@ from scalar import psql, timings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-WSUM = r"""(module
-  (memory (export "memory") 1)
-  (global (export "plwasm_abi_v1") i32 (i32.const 1))
-  (global $heap (mut i32) (i32.const 1024))
-  (func $alloc (export "plwasm_alloc") (param $n i32) (result i32) (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.and (i32.add (i32.add (global.get $heap) (local.get $n)) (i32.const 7)) (i32.const -8)))
-    (block (loop (br_if 1 (i32.le_u (global.get $heap) (i32.shl (memory.size) (i32.const 16))))
-      (drop (memory.grow (i32.const 1))) (br 0)))
-    (local.get $p))
-  (func (export "wsum.new") (result i32) (call $alloc (i32.const 8)))
-  (func (export "wsum.free") (param i32))
-  (func (export "wsum.accumulate") (param $p i32) (param $n i32) (local $h i32)
-    (block (loop (br_if 1 (i32.eqz (local.get $n)))
-      (if (i32.eqz (i32.load offset=4 (local.get $p))) (then
-        (local.set $h (i32.load (local.get $p)))
-        (f64.store (local.get $h) (f64.add (f64.load (local.get $h)) (f64.load offset=8 (local.get $p))))))
-      (local.set $p (i32.add (local.get $p) (i32.const 16)))
-      (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br 0))))
-  (func (export "wsum.finalize") (param $f i32)
-    (f64.store offset=24 (local.get $f) (f64.load (i32.load offset=8 (local.get $f))))))"""
+# The module text without its leading comment lines (a body in WAT starts with "(module").
+with open(os.path.join(ROOT, "bench", "wsum.wat")) as _wat:
+    WSUM = "".join(line for line in _wat if not line.startswith(";;"))
 
 
 def support(name, signature, export):
