@@ -386,32 +386,38 @@ impl AggregateInstance {
         self.pending_step = step;
         self.pending_rows += 1;
         // A batch holds rows of one step: the other step must flush first.
-        self.room[step as usize] -= 1;
+        self.room[step as usize] = self.room[step as usize].saturating_sub(1);
         self.room[1 - step as usize] = 0;
     }
 
     /// Hands queued rows to the guest, then the states PostgreSQL has released.
     pub fn flush(&mut self, limits: CallLimits) -> Result<()> {
-        if self.pending_rows > 0 {
-            let func = match self.pending_step {
-                Step::Accumulate => &self.exports.accumulate,
-                Step::Retract => self.exports.retract.as_ref().ok_or_else(|| unsupported("retract"))?,
-            };
-            let rows = self.pending_rows;
-            let words = &self.pending[..self.pending_words];
-            let outcome = self.sandbox.call_with_words(func, words, &self.payload, rows as i32, limits);
-            self.pending_words = 0;
-            self.pending_rows = 0;
-            self.payload.clear();
-            outcome?;
-        }
-        if !self.to_free.is_empty() {
-            let handles = std::mem::take(&mut self.to_free);
-            for handle in handles {
-                self.sandbox.call_typed(&self.exports.free, handle as i32, limits)?;
-            }
-        }
+        // The queue is empty afterwards whatever the guest does (a failed call loses the
+        // instance anyway), so the room is whole again.
+        let rows = std::mem::take(&mut self.pending_rows);
+        let words = std::mem::take(&mut self.pending_words);
         self.room = [BATCH_ROWS; 2];
+        let outcome = match (rows, self.pending_step) {
+            (0, _) => Ok(()),
+            (_, Step::Accumulate) => self.sandbox.call_with_words(
+                &self.exports.accumulate,
+                &self.pending[..words],
+                &self.payload,
+                rows as i32,
+                limits,
+            ),
+            (_, Step::Retract) => match &self.exports.retract {
+                Some(retract) => {
+                    self.sandbox.call_with_words(retract, &self.pending[..words], &self.payload, rows as i32, limits)
+                }
+                None => Err(unsupported("retract")),
+            },
+        };
+        self.payload.clear();
+        outcome?;
+        for handle in std::mem::take(&mut self.to_free) {
+            self.sandbox.call_typed(&self.exports.free, handle as i32, limits)?;
+        }
         Ok(())
     }
 

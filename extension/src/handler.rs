@@ -48,10 +48,12 @@ pub extern "C" fn pg_finfo_plwasm_call_handler() -> &'static pg_sys::Pg_finfo_re
 
 /// `plwasm.plwasm_call_handler() RETURNS language_handler`
 ///
-/// Two paths. The fast path runs when the call site is ready (entry current, instance live,
-/// ticker running, stack fine): it calls nothing in PostgreSQL that can raise, catches any
-/// panic itself, and so skips pgrx's per-call guard. Everything else, and every error, goes
-/// through [`guarded_call`] / [`guarded_raise`], which are `#[pg_guard]`ed.
+/// Three paths. An aggregate's transition call whose site has a [`aggregate::RowPath`] only
+/// queues the row (no wasm call, nothing that can raise or panic). Otherwise the fast path runs
+/// when the call site is ready (entry current, instance live, ticker running, stack fine): it
+/// calls nothing in PostgreSQL that can raise, catches any panic itself, and so skips pgrx's
+/// per-call guard. Everything else, and every error, goes through [`guarded_call`] /
+/// [`guarded_raise`], which are `#[pg_guard]`ed.
 #[no_mangle]
 pub unsafe extern "C-unwind" fn plwasm_call_handler(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: PostgreSQL calls a language handler with a valid fcinfo for this call.
