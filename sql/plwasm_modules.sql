@@ -3,7 +3,9 @@
 
 CREATE TABLE plwasm.module_store (
     name      text PRIMARY KEY CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_]{0,62}$'),
-    owner     name NOT NULL,
+    -- A role oid (a name in a dump, so a restore maps it to the role of that name there); a
+    -- role renamed keeps its modules, a role dropped and made again does not get them back.
+    owner     regrole NOT NULL,
     sha256    bytea NOT NULL CHECK (length(sha256) = 32),
     abi       int NOT NULL,
     wasm      bytea NOT NULL,
@@ -13,7 +15,8 @@ COMMENT ON TABLE plwasm.module_store IS 'wasm modules installed with plwasm.inst
 
 CREATE TABLE plwasm.module_grants (
     module  text NOT NULL REFERENCES plwasm.module_store (name) ON DELETE CASCADE ON UPDATE CASCADE,
-    grantee name NOT NULL,
+    -- 0 ('-') stands for PUBLIC.
+    grantee regrole NOT NULL,
     PRIMARY KEY (module, grantee)
 );
 COMMENT ON TABLE plwasm.module_grants IS 'roles allowed to create functions using a module (plwasm.grant_module)';
@@ -37,7 +40,8 @@ SELECT m.name,
                FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang
               WHERE l.lanname = 'wasm' AND split_part(btrim(p.prosrc, E' \t\r\n'), ':', 1) = m.name
               ORDER BY p.oid::regprocedure::text) AS functions,
-       ARRAY(SELECT g.grantee FROM plwasm.module_grants g WHERE g.module = m.name ORDER BY 1) AS granted_to,
+       ARRAY(SELECT CASE WHEN g.grantee = 0 THEN 'public' ELSE g.grantee::text END
+               FROM plwasm.module_grants g WHERE g.module = m.name ORDER BY 1) AS granted_to,
        m.installed
   FROM plwasm.module_store m;
 COMMENT ON VIEW plwasm.modules IS 'installed wasm modules, their exports and the functions that use them';
@@ -52,11 +56,14 @@ CREATE FUNCTION plwasm.create_aggregate(
     merge regprocedure DEFAULT NULL,
     serialize regprocedure DEFAULT NULL,
     deserialize regprocedure DEFAULT NULL,
-    retract regprocedure DEFAULT NULL
+    retract regprocedure DEFAULT NULL,
+    replace boolean DEFAULT false
 ) RETURNS text
+-- Its body names only a qualified function (and casts regprocedure to oid, which resolves
+-- nothing), so it needs no pinned search_path; create_aggregate_by_oid pins its own.
 LANGUAGE sql VOLATILE
-AS $$ SELECT plwasm.create_aggregate_by_oid(name, accumulate, finalize, merge, serialize, deserialize, retract) $$;
-COMMENT ON FUNCTION plwasm.create_aggregate(text, regprocedure, regprocedure, regprocedure, regprocedure, regprocedure, regprocedure)
+AS $$ SELECT plwasm.create_aggregate_by_oid(name, accumulate, finalize, merge, serialize, deserialize, retract, replace) $$;
+COMMENT ON FUNCTION plwasm.create_aggregate(text, regprocedure, regprocedure, regprocedure, regprocedure, regprocedure, regprocedure, boolean)
     IS 'creates an aggregate with an internal state from LANGUAGE wasm support functions of one module''s aggregate';
 
 -- Deleting the shared compiled code is for superusers (checked inside too).

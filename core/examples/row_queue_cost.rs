@@ -10,6 +10,7 @@ use std::time::Instant;
 use plwasm_core::aggregate::{AggregateInstance, SlotConversion, Step, BATCH_ROWS};
 use plwasm_core::engine::{new_engine, EngineSettings};
 use plwasm_core::limits::CallLimits;
+use plwasm_core::sandbox::InstanceHost;
 use plwasm_core::wasmtime::Module;
 
 const WSUM: &str = include_str!("../../bench/wsum.wat");
@@ -18,7 +19,7 @@ fn main() {
     let engine = new_engine(&EngineSettings::default()).unwrap();
     let module = Module::new(&engine, WSUM).unwrap();
     let limits = CallLimits { fuel: u64::MAX / 4, max_memory: 64 << 20 };
-    let mut instance = AggregateInstance::instantiate(&engine, &module, "wsum", limits, 512 * 1024, || false).unwrap();
+    let mut instance = AggregateInstance::instantiate(&engine, &module, "wsum", limits, &InstanceHost::standalone(512 * 1024)).unwrap();
     let handle = instance.new_state(limits).unwrap();
     let plan = [SlotConversion::Same];
     let rows = 20_000_000u64;

@@ -30,7 +30,7 @@ use crate::abi::Value;
 use crate::error::{PlWasmError, Result};
 use crate::host::LogQueue;
 use crate::limits::CallLimits;
-use crate::sandbox::{InterruptCheck, Sandbox};
+use crate::sandbox::{InstanceHost, Sandbox};
 use crate::types::{Passing, SqlSignature, SqlType};
 
 /// The most SQL arguments an aggregate may take (one bit each in a row's null mask).
@@ -253,11 +253,10 @@ impl AggregateInstance {
         module: &Module,
         prefix: &str,
         limits: CallLimits,
-        stack_limit: usize,
-        interrupt: InterruptCheck,
+        host: &InstanceHost,
     ) -> Result<AggregateInstance> {
         let finalize_name = format!("{prefix}.finalize");
-        let mut sandbox = Sandbox::instantiate(engine, module, &finalize_name, 1, limits, stack_limit, interrupt)?;
+        let mut sandbox = Sandbox::instantiate(engine, module, &finalize_name, 1, limits, host)?;
         let exports = AggregateExports {
             new: sandbox.typed_export(&format!("{prefix}.new"))?.ok_or_else(|| missing(prefix, "new"))?,
             accumulate: sandbox

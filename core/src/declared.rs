@@ -60,6 +60,7 @@ impl DeclaredFunction {
         &self,
         qualified_schema: Option<&str>,
         body: &str,
+        replace: bool,
         quote: impl Fn(&str) -> String,
     ) -> String {
         let args: Vec<String> =
@@ -75,7 +76,8 @@ impl DeclaredFunction {
             }
         };
         format!(
-            "CREATE OR REPLACE FUNCTION {schema}{}({}) RETURNS {returns} LANGUAGE wasm {} {} PARALLEL SAFE AS '{body}'",
+            "{} {schema}{}({}) RETURNS {returns} LANGUAGE wasm {} {} PARALLEL SAFE AS '{body}'",
+            create_verb(replace),
             quote(&self.sql_name),
             args.join(", "),
             if self.strict { "STRICT" } else { "CALLED ON NULL INPUT" },
@@ -89,6 +91,7 @@ impl DeclaredFunction {
         &self,
         qualified_schema: Option<&str>,
         module: &str,
+        replace: bool,
         quote: impl Fn(&str) -> String,
     ) -> Vec<String> {
         let Some(parts) = self.aggregate else { return Vec::new() };
@@ -98,7 +101,8 @@ impl DeclaredFunction {
         let support = |role: &str| format!("{schema}{}", quote(&format!("{}_{role}", self.sql_name)));
         let create = |role: &str, signature: String| {
             format!(
-                "CREATE OR REPLACE FUNCTION {}{signature} LANGUAGE wasm IMMUTABLE PARALLEL SAFE AS '{module}:{}.{role}'",
+                "{} {}{signature} LANGUAGE wasm IMMUTABLE PARALLEL SAFE AS '{module}:{}.{role}'",
+                create_verb(replace),
                 support(role),
                 self.export
             )
@@ -124,6 +128,9 @@ impl DeclaredFunction {
         if parts.retract {
             statements.push(create("retract", format!("(internal{extra_args}) RETURNS internal CALLED ON NULL INPUT")));
             helper_args.push(format!("retract => {}", sig("retract", &format!("internal{extra_args}"))));
+        }
+        if replace {
+            helper_args.push("replace => true".into());
         }
         statements.push(format!("SELECT plwasm.create_aggregate({})", helper_args.join(", ")));
         statements
@@ -281,6 +288,16 @@ fn result(field: &str) -> std::result::Result<(SqlType, Option<Vec<(String, SqlT
     Ok((sql_type(field)?, None))
 }
 
+/// `CREATE OR REPLACE FUNCTION` when replacing is asked for, else `CREATE FUNCTION` (which
+/// fails on an existing function instead of silently replacing it).
+fn create_verb(replace: bool) -> &'static str {
+    if replace {
+        "CREATE OR REPLACE FUNCTION"
+    } else {
+        "CREATE FUNCTION"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,7 +321,7 @@ mod tests {
         assert_eq!(declared.len(), 1);
         assert_eq!(declared[0].identity(), "dot(double precision[],double precision[])");
         assert_eq!(
-            declared[0].create_statement(Some("vec"), "m:dot", |s| s.to_string()),
+            declared[0].create_statement(Some("vec"), "m:dot", true, |s| s.to_string()),
             "CREATE OR REPLACE FUNCTION vec.dot(a double precision[], b double precision[]) RETURNS double precision \
              LANGUAGE wasm CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE AS 'm:dot'"
         );
@@ -333,13 +350,13 @@ mod tests {
         let wasm = module_with("pts\tpts\ts bytea\ttable(ts timestamptz, value float8)\tstrict\timmutable\n");
         let f = &declared_functions(&wasm).unwrap()[0];
         assert_eq!(
-            f.create_statement(None, "m:pts", |s| s.to_string()),
-            "CREATE OR REPLACE FUNCTION pts(s bytea) RETURNS TABLE(ts timestamp with time zone, value double precision) \
+            f.create_statement(None, "m:pts", false, |s| s.to_string()),
+            "CREATE FUNCTION pts(s bytea) RETURNS TABLE(ts timestamp with time zone, value double precision) \
              LANGUAGE wasm STRICT IMMUTABLE PARALLEL SAFE AS 'm:pts'"
         );
         let wasm = module_with("total\tsum\tx float8\tdouble precision\taggregate\tmerge\n");
         let agg = &declared_functions(&wasm).unwrap()[0];
-        let statements = agg.aggregate_statements(Some("s"), "m", |s| s.to_string());
+        let statements = agg.aggregate_statements(Some("s"), "m", true, |s| s.to_string());
         assert_eq!(statements.len(), 6);
         assert_eq!(
             statements[0],
@@ -351,7 +368,7 @@ mod tests {
             "SELECT plwasm.create_aggregate('s.total', 's.total_accumulate(internal, double precision)'::regprocedure, \
              's.total_finalize(internal)'::regprocedure, merge => 's.total_merge(internal, internal)'::regprocedure, \
              serialize => 's.total_serialize(internal)'::regprocedure, \
-             deserialize => 's.total_deserialize(bytea, internal)'::regprocedure)"
+             deserialize => 's.total_deserialize(bytea, internal)'::regprocedure, replace => true)"
         );
         for bad in [
             "total\tsum\tx float8[]\tdouble precision\taggregate\t-",

@@ -6,14 +6,18 @@
 //! - epoch interruption on: the extension advances the epoch from a ticker thread while wasm
 //!   runs, and the deadline callback checks PostgreSQL's interrupt flags, so cancel and
 //!   `statement_timeout` stop a guest within a tick;
-//! - no threads, no shared memory, no multiple memories, no memory64: one capped 32-bit
-//!   linear memory per instance;
+//! - exactly the proposals in [`wasm_features`], nothing else: no GC, exceptions, function
+//!   references, threads, shared memory, multiple memories, memory64, relaxed SIMD or
+//!   components (wasmtime is built without its GC runtime at all); one capped 32-bit linear
+//!   memory per instance;
+//! - NaN canonicalisation on, so float results have the same bits on every machine (an
+//!   IMMUTABLE function must be deterministic);
 //! - no parallel compilation and no on-disk cache: wasmtime must not start threads of its own
 //!   inside a backend, nor write files;
 //! - no copy-on-write memory images: they hold a memfd per module, file descriptors that
 //!   PostgreSQL's fd accounting does not know about.
 
-use wasmtime::{Config, Engine, OptLevel};
+use wasmtime::{Config, Engine, OptLevel, WasmFeatures};
 
 use crate::error::{PlWasmError, Result};
 
@@ -30,15 +34,35 @@ impl Default for EngineSettings {
     }
 }
 
+/// The WebAssembly proposals plwasm accepts (the README lists them). What compilers emit
+/// for plain code (Rust, C, Zig, AssemblyScript): the MVP plus mutable globals, sign
+/// extension, saturating conversions, multi-value, bulk memory, reference types (funcref
+/// tables only: without GC types there is no externref), fixed-width SIMD, extended constant
+/// expressions and tail calls.
+pub fn wasm_features() -> WasmFeatures {
+    WasmFeatures::MUTABLE_GLOBAL
+        | WasmFeatures::SATURATING_FLOAT_TO_INT
+        | WasmFeatures::SIGN_EXTENSION
+        | WasmFeatures::MULTI_VALUE
+        | WasmFeatures::BULK_MEMORY
+        | WasmFeatures::REFERENCE_TYPES
+        | WasmFeatures::SIMD
+        | WasmFeatures::FLOATS
+        | WasmFeatures::EXTENDED_CONST
+        | WasmFeatures::TAIL_CALL
+}
+
 /// The wasmtime configuration plwasm runs with.
 pub fn engine_config(settings: &EngineSettings) -> Config {
     let mut config = Config::new();
     config
+        .wasm_features(WasmFeatures::all(), false)
+        .wasm_features(wasm_features(), true)
+        .relaxed_simd_deterministic(true)
+        .cranelift_nan_canonicalization(true)
         .consume_fuel(true)
         .epoch_interruption(true)
         .max_wasm_stack(settings.max_wasm_stack)
-        .wasm_multi_memory(false)
-        .wasm_memory64(false)
         .memory_init_cow(false)
         .cranelift_opt_level(OptLevel::Speed);
     config

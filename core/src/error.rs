@@ -37,6 +37,8 @@ pub enum SqlState {
     InsufficientPrivilege,
     /// 2BP01: functions still use the module.
     DependentObjectsStillExist,
+    /// 53200: the host could not allocate memory for a value.
+    OutOfMemory,
     /// XX000: a bug in plwasm or wasmtime.
     InternalError,
     /// 22021: text from the guest that is not valid UTF-8 (or holds a NUL byte).
@@ -68,6 +70,7 @@ impl SqlState {
             SqlState::InvalidName => "42602",
             SqlState::InsufficientPrivilege => "42501",
             SqlState::DependentObjectsStillExist => "2BP01",
+            SqlState::OutOfMemory => "53200",
             SqlState::InternalError => "XX000",
             SqlState::CharacterNotInRepertoire => "22021",
             SqlState::NullValueNotAllowed => "22004",
@@ -186,6 +189,11 @@ pub enum PlWasmError {
     FuelExhausted { limit: u64 },
     /// `memory.grow` (or instantiation) past `plwasm.max_memory`.
     MemoryLimit { requested: u64, limit: u64 },
+    /// Growth that would take all instances of the session past `plwasm.max_session_memory`,
+    /// after idle instances were evicted.
+    SessionMemoryLimit { requested: u64, limit: u64 },
+    /// A module over the compile-work bounds (functions per module, bytes per function body).
+    CompileLimit { what: String },
     /// `table.grow` (or instantiation) past the table cap.
     TableLimit { requested: u64, limit: u64 },
     /// Wasm recursion past the wasm stack cap.
@@ -237,6 +245,8 @@ pub enum PlWasmError {
     BadDeclaration { message: String },
     /// `plwasm.create_functions` on a module that declares no functions.
     NothingDeclared { module: String },
+    /// The host could not allocate `bytes` for a buffer (checked allocation, not an abort).
+    OutOfMemory { bytes: u64, what: &'static str },
     /// A bug: should never reach a user.
     Internal { message: String },
 }
@@ -320,6 +330,8 @@ impl PlWasmError {
             StateLost => SqlState::ObjectNotInPrerequisiteState,
             FuelExhausted { .. }
             | MemoryLimit { .. }
+            | SessionMemoryLimit { .. }
+            | CompileLimit { .. }
             | TableLimit { .. }
             | ArgumentsTooLarge { .. }
             | ResultTooLarge { .. } => SqlState::ProgramLimitExceeded,
@@ -347,6 +359,7 @@ impl PlWasmError {
             BadModuleName { .. } => SqlState::InvalidName,
             NotModuleOwner { .. } | ModulePermissionDenied { .. } => SqlState::InsufficientPrivilege,
             ModuleInUse { .. } => SqlState::DependentObjectsStillExist,
+            OutOfMemory { .. } => SqlState::OutOfMemory,
             Internal { .. } => SqlState::InternalError,
         }
     }
@@ -514,6 +527,20 @@ impl PlWasmError {
                 Some(format!("The module asked for {} of linear memory; plwasm.max_memory is {}.", human_bytes(*requested), human_bytes(*limit))),
                 Some("A superuser can raise plwasm.max_memory.".into()),
             ),
+            SessionMemoryLimit { requested, limit } => (
+                format!("wasm function \"{function}\" exceeded the session's wasm memory limit"),
+                Some(format!(
+                    "All wasm instances of this session would need {}; plwasm.max_session_memory is {}. Idle instances were already dropped.",
+                    human_bytes(*requested),
+                    human_bytes(*limit)
+                )),
+                Some("Use fewer wasm functions with large memories in one statement, lower plwasm.max_memory, or have a superuser raise plwasm.max_session_memory.".into()),
+            ),
+            CompileLimit { what } => (
+                format!("{module_phrase} is too complex to compile"),
+                Some(what.clone()),
+                Some("Split the module, or build it with fewer or smaller functions.".into()),
+            ),
             TableLimit { requested, limit } => (
                 format!("wasm function \"{function}\" exceeded its table limit"),
                 Some(format!("The module asked for a table of {requested} elements; the cap is {limit}.")),
@@ -612,6 +639,11 @@ impl PlWasmError {
                 format!("cannot drop wasm module \"{module}\" because other objects depend on it"),
                 Some(format!("Used by: {}.", functions.join(", "))),
                 Some("Drop those functions first, or use plwasm.drop_module(name, cascade => true).".into()),
+            ),
+            OutOfMemory { bytes, what } => (
+                "out of memory".to_string(),
+                Some(format!("Failed on request of size {bytes} for {what} of wasm function \"{function}\".")),
+                None,
             ),
             Internal { message } => (
                 format!("internal plwasm error in function \"{function}\": {message}"),

@@ -8,6 +8,7 @@
 //! - [`aggregate`]: aggregates whose state lives in the guest, fed rows in batches;
 //! - [`declared`]: SQL signatures a module declares for `plwasm.create_functions`;
 //! - [`host`]: the host functions ABI 1 modules may import (`raise`, `log`);
+//! - [`introspect`]: a module's exports, read without compiling it;
 //! - [`validate`]: what CREATE FUNCTION checks;
 //! - [`engine`]: the wasmtime configuration;
 //! - [`code_cache`]: compiled modules on disk, shared by a server's backends;
@@ -25,6 +26,7 @@ pub mod declared;
 pub mod engine;
 pub mod error;
 pub mod host;
+pub mod introspect;
 pub mod limits;
 pub mod sandbox;
 pub mod types;

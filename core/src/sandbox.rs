@@ -11,12 +11,28 @@ use wasmtime::{
 use crate::abi::{self, Value, ALLOC_EXPORT, MEMORY_EXPORT, MIN_ARG_BUFFER, SLOT_SIZE};
 use crate::error::{PlWasmError, Result, TrapKind};
 use crate::host::{self, LogQueue};
-use crate::limits::{CallLimits, GuestLimiter};
+use crate::limits::{CallLimits, GuestLimiter, SessionBudget};
 use crate::types::{SqlSignature, SqlType};
 
 /// Says whether the host wants the running guest stopped (cancel, timeout, terminate).
 /// A plain function pointer: it runs inside wasm and must not fail or block.
 pub type InterruptCheck = fn() -> bool;
+
+/// What the embedding gives every instance: the wasm stack the engine was made with, how to
+/// ask whether the host wants a guest stopped, and the memory budget of the process.
+#[derive(Clone)]
+pub struct InstanceHost {
+    pub stack_limit: usize,
+    pub interrupt: InterruptCheck,
+    pub budget: SessionBudget,
+}
+
+impl InstanceHost {
+    /// For tests and tools: never interrupted, no shared budget.
+    pub fn standalone(stack_limit: usize) -> InstanceHost {
+        InstanceHost { stack_limit, interrupt: || false, budget: SessionBudget::unlimited() }
+    }
+}
 
 /// The data every plwasm store carries.
 pub struct HostState {
@@ -68,10 +84,10 @@ impl Sandbox {
         export: &str,
         abi: u32,
         limits: CallLimits,
-        stack_limit: usize,
-        interrupt: InterruptCheck,
+        host: &InstanceHost,
     ) -> Result<Sandbox> {
-        let limiter = GuestLimiter { max_memory: limits.max_memory };
+        let (stack_limit, interrupt) = (host.stack_limit, host.interrupt);
+        let limiter = GuestLimiter::new(limits.max_memory, host.budget.clone());
         let mut store = Store::new(engine, HostState { limiter, logs: LogQueue::default() });
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(limits.store_fuel()).map_err(internal)?;

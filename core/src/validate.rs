@@ -45,9 +45,43 @@ pub fn check_routine(shape: &RoutineShape, signature: Result<SqlSignature>) -> R
     Ok(signature)
 }
 
-/// Compiles `wasm`. wasmtime validates the binary first; its message carries the offset.
+/// Most functions a module may define: compile work grows with them.
+pub const MAX_FUNCTIONS: u32 = 100_000;
+/// Largest function body, in bytes: compile time grows faster than linearly with one body.
+pub const MAX_FUNCTION_BODY: usize = 2 * 1024 * 1024;
+
+/// Compiles `wasm` after [`check_compile_bounds`]. wasmtime validates the binary first; its
+/// message carries the offset.
 pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Module> {
+    check_compile_bounds(wasm)?;
     Module::new(engine, wasm).map_err(|err| PlWasmError::InvalidModule { message: format!("{err:#}") })
+}
+
+/// Refuses, before any compile work, modules with more than [`MAX_FUNCTIONS`] functions or a
+/// function body over [`MAX_FUNCTION_BODY`] bytes. Reads only section headers and body sizes;
+/// malformed input is left to the compiler, which reports it with its offset.
+pub fn check_compile_bounds(wasm: &[u8]) -> Result<()> {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(wasmparser::Payload::FunctionSection(functions)) if functions.count() > MAX_FUNCTIONS => {
+                return Err(PlWasmError::CompileLimit {
+                    what: format!("It defines {} functions; plwasm compiles at most {MAX_FUNCTIONS}.", functions.count()),
+                });
+            }
+            Ok(wasmparser::Payload::CodeSectionEntry(body)) if body.range().len() > MAX_FUNCTION_BODY => {
+                return Err(PlWasmError::CompileLimit {
+                    what: format!(
+                        "A function body at offset {} is {} bytes; plwasm compiles bodies of at most {MAX_FUNCTION_BODY} bytes.",
+                        body.range().start,
+                        body.range().len()
+                    ),
+                });
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 /// Checks a compiled module for a SQL function: its ABI, imports, the export and its
@@ -216,17 +250,6 @@ pub fn check_stored_module(module: &Module) -> Result<u32> {
     Ok(abi)
 }
 
-/// `name: (i64) -> i64` for every exported function, in export order.
-pub fn describe_exports(module: &Module) -> Vec<String> {
-    module
-        .exports()
-        .filter_map(|export| match export.ty() {
-            ExternType::Func(func) => Some(format!("{}: {}", export.name(), describe_func_type(&func))),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The wasm type of function export `name` (`(i32) -> ()`), `None` if it is not one.
 pub fn function_export_type(module: &Module, name: &str) -> Option<String> {
     match module.get_export(name) {
@@ -254,6 +277,19 @@ mod tests {
     use super::*;
     use crate::types::SqlType;
 
+    #[test]
+    fn compile_work_is_bounded_before_compiling() {
+        // One function whose body is a long run of nops.
+        let body = format!("(module (func {}))", "nop ".repeat(MAX_FUNCTION_BODY + 1));
+        let wasm = wat::parse_str(&body).unwrap();
+        assert!(matches!(check_compile_bounds(&wasm), Err(PlWasmError::CompileLimit { .. })));
+        let many = format!("(module {})", "(func)".repeat(MAX_FUNCTIONS as usize + 1));
+        let wasm = wat::parse_str(&many).unwrap();
+        let err = check_compile_bounds(&wasm).unwrap_err();
+        assert_eq!(err.sqlstate().code(), "54000");
+        assert!(check_compile_bounds(&wat::parse_str("(module (func))").unwrap()).is_ok());
+    }
+
     fn shape(kind: RoutineKind, strict: bool, returns_set: bool) -> RoutineShape {
         RoutineShape { kind, strict, returns_set }
     }
@@ -272,16 +308,6 @@ mod tests {
         assert_eq!(module_abi(&v7), Err(PlWasmError::UnsupportedAbi { declared: "plwasm_abi_v7".into() }));
         let junk = module(r#"(module (func (export "plwasm_abi_vX")))"#);
         assert_eq!(module_abi(&junk), Err(PlWasmError::UnsupportedAbi { declared: "plwasm_abi_vX".into() }));
-    }
-
-    #[test]
-    fn exports_are_described_with_their_signatures() {
-        let m = module(
-            r#"(module (memory (export "memory") 1)
-                 (func (export "add") (param i64 i64) (result i64) local.get 0)
-                 (func (export "noop")))"#,
-        );
-        assert_eq!(describe_exports(&m), vec!["add: (i64, i64) -> i64".to_string(), "noop: () -> ()".to_string()]);
     }
 
     #[test]

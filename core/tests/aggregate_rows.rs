@@ -5,6 +5,7 @@ use plwasm_core::abi::Value;
 use plwasm_core::aggregate::{row_plan, AggregateInstance, SlotConversion, Step, BATCH_ROWS, FREE_BATCH};
 use plwasm_core::engine::{new_engine, EngineSettings};
 use plwasm_core::limits::CallLimits;
+use plwasm_core::sandbox::InstanceHost;
 use plwasm_core::types::SqlType;
 use plwasm_core::wasmtime::{Engine, Module};
 
@@ -16,7 +17,7 @@ const WSUM: &str = include_str!("../../bench/wsum.wat");
 fn instance() -> AggregateInstance {
     let engine: Engine = new_engine(&EngineSettings::default()).unwrap();
     let module = Module::new(&engine, WSUM).unwrap();
-    AggregateInstance::instantiate(&engine, &module, "wsum", LIMITS, 512 * 1024, || false).unwrap()
+    AggregateInstance::instantiate(&engine, &module, "wsum", LIMITS, &InstanceHost::standalone(512 * 1024)).unwrap()
 }
 
 fn sum_of(instance: &mut AggregateInstance, handle: u32) -> f64 {

@@ -5,7 +5,7 @@ use plwasm_core::engine::{new_engine, EngineSettings};
 use plwasm_core::error::{PlWasmError, SqlState};
 use plwasm_core::host::{LogLevel, MAX_LOG_MESSAGES};
 use plwasm_core::limits::CallLimits;
-use plwasm_core::sandbox::Sandbox;
+use plwasm_core::sandbox::{InstanceHost, Sandbox};
 use plwasm_core::types::{SqlSignature, SqlType};
 use plwasm_core::{prepare_inline_function, wasmtime::Engine};
 
@@ -79,7 +79,7 @@ fn guest(engine: &Engine, export: &str, signature: &SqlSignature, limits: CallLi
     let body = format!("@export {export}\n{GUEST}");
     let prepared = prepare_inline_function(engine, &body, "f", signature, 16 * MB, Some(limits.max_memory)).unwrap();
     assert_eq!(prepared.abi, 1);
-    Sandbox::instantiate(engine, &prepared.module, &prepared.export, 1, limits, 512 * 1024, || false).unwrap()
+    Sandbox::instantiate(engine, &prepared.module, &prepared.export, 1, limits, &InstanceHost::standalone(512 * 1024)).unwrap()
 }
 
 /// Calls and copies the result out (as the extension does).

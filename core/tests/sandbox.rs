@@ -6,16 +6,13 @@ use std::time::{Duration, Instant};
 use plwasm_core::engine::{new_engine, EngineSettings};
 use plwasm_core::error::{PlWasmError, TrapKind};
 use plwasm_core::limits::CallLimits;
-use plwasm_core::sandbox::Sandbox;
+use plwasm_core::sandbox::{InstanceHost, Sandbox};
 use plwasm_core::types::{SqlSignature, SqlType};
 use plwasm_core::{prepare_inline_function, wasmtime::Engine};
 
 const MB: usize = 1024 * 1024;
 const LIMITS: CallLimits = CallLimits { fuel: 10_000_000, max_memory: 64 * MB };
 
-fn never() -> bool {
-    false
-}
 
 fn engine() -> Engine {
     new_engine(&EngineSettings::default()).unwrap()
@@ -34,7 +31,7 @@ fn sandbox(
     limits: CallLimits,
 ) -> Result<Sandbox, PlWasmError> {
     let prepared = prepare_inline_function(engine, wat, name, signature, 16 * MB, Some(limits.max_memory))?;
-    Sandbox::instantiate(engine, &prepared.module, &prepared.export, prepared.abi, limits, 512 * 1024, never)
+    Sandbox::instantiate(engine, &prepared.module, &prepared.export, prepared.abi, limits, &InstanceHost::standalone(512 * 1024))
 }
 
 const ADD_ONE: &str = r#"(module (func (export "add_one") (param i64) (result i64) local.get 0 i64.const 1 i64.add))"#;
@@ -120,7 +117,7 @@ fn initial_memory_over_a_lowered_cap_fails_instantiation() {
     let s = sig(&[], SqlType::Int4);
     let prepared = prepare_inline_function(&engine, wat, "f", &s, 16 * MB, None).unwrap();
     let tight = CallLimits { fuel: 1000, max_memory: MB };
-    let err = Sandbox::instantiate(&engine, &prepared.module, "f", 0, tight, 512 * 1024, never).err().unwrap();
+    let err = Sandbox::instantiate(&engine, &prepared.module, "f", 0, tight, &InstanceHost::standalone(512 * 1024)).err().unwrap();
     assert_eq!(err, PlWasmError::MemoryLimit { requested: 20 * 65536, limit: MB as u64 });
 }
 
@@ -219,7 +216,7 @@ fn epoch_ticks_stop_an_unmetered_loop_when_asked() {
     let limits = CallLimits { fuel: 0, max_memory: MB };
     let prepared = prepare_inline_function(&engine, wat, "spin", &s, 16 * MB, Some(MB)).unwrap();
     let mut sb =
-        Sandbox::instantiate(&engine, &prepared.module, "spin", 0, limits, 512 * 1024, stop_requested).unwrap();
+        Sandbox::instantiate(&engine, &prepared.module, "spin", 0, limits, &InstanceHost { interrupt: stop_requested, ..InstanceHost::standalone(512 * 1024) }).unwrap();
 
     let ticker_engine = engine.clone();
     let ticker = std::thread::spawn(move || {

@@ -17,13 +17,13 @@ use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::rc::{Rc, Weak};
 
-use pgrx::pg_sys::{self, Datum, FunctionCallInfo, Oid};
+use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use plwasm_core::abi::Value;
 use plwasm_core::aggregate::{row_plan, slot_bits, AggregateInstance, SlotConversion, Step, SupportRole};
 use plwasm_core::error::PlWasmError;
 use plwasm_core::types::SqlType;
 
-use crate::cache::{self, FunctionEntry};
+use crate::cache::{self, Caller, FunctionEntry};
 use crate::error::{emit_guest_logs, raise, OrRaise};
 use crate::handler::fail;
 use crate::{gucs, interrupt, marshal};
@@ -36,7 +36,7 @@ const STATE_MAGIC: u64 = u64::from_be_bytes(*b"plwasmST");
 struct AggregateKey {
     module_hash: [u8; 32],
     prefix: String,
-    user: Oid,
+    caller: Caller,
 }
 
 /// One aggregate's guest instance in this backend.
@@ -52,7 +52,7 @@ impl SharedInstance {
     fn serves(&self, entry: &FunctionEntry) -> bool {
         let key = &self.key;
         entry.aggregate.as_ref().is_some_and(|(prefix, _)| {
-            key.module_hash == entry.module_hash && key.user == entry.user && key.prefix == *prefix
+            key.module_hash == entry.module_hash && key.caller == entry.caller && key.prefix == *prefix
         })
     }
 }
@@ -72,7 +72,7 @@ struct StateCell {
 
 fn key_of(entry: &FunctionEntry) -> Option<AggregateKey> {
     let (prefix, _) = entry.aggregate.as_ref()?;
-    Some(AggregateKey { module_hash: entry.module_hash, prefix: prefix.clone(), user: entry.user })
+    Some(AggregateKey { module_hash: entry.module_hash, prefix: prefix.clone(), caller: entry.caller })
 }
 
 /// The live instance for `entry`'s aggregate, or a new one.
@@ -83,14 +83,8 @@ fn instance_for(entry: &FunctionEntry) -> Result<Rc<SharedInstance>, PlWasmError
         return Ok(instance);
     }
     let backend = cache::engine();
-    let inner = AggregateInstance::instantiate(
-        &backend.engine,
-        &entry.module,
-        &key.prefix,
-        gucs::call_limits(),
-        backend.stack_limit,
-        interrupt::interrupt_requested,
-    )?;
+    backend.prepare_instantiation()?;
+    let inner = AggregateInstance::instantiate(&backend.engine, &entry.module, &key.prefix, gucs::call_limits(), &backend.host)?;
     let instance = Rc::new(SharedInstance { key: key.clone(), inner: RefCell::new(inner), lost: Cell::new(false) });
     INSTANCES.with(|map| {
         let mut map = map.borrow_mut();

@@ -2,8 +2,12 @@
 //!
 //! - Modules are keyed by the SHA-256 of their binary, so functions with the same module
 //!   compile once per backend.
-//! - Function entries are keyed by (function oid, current user id), like PostgreSQL's
-//!   funccache: a guest's globals and memory never carry over from one role to another.
+//! - Function entries are keyed by (function oid, current user, outer user), like PostgreSQL's
+//!   funccache plus the outer user: a guest's globals and memory never carry over from one
+//!   role to another, also not through a SECURITY DEFINER function, whose current user is its
+//!   owner for every caller (the outer user is the caller's session or SET ROLE role).
+//! - A function whose body names a stored module runs only while its owner may use the
+//!   module (owns it, is a superuser, or was granted it); checked whenever the entry is built.
 //! - An entry is stale once its `pg_proc` row changes. A syscache callback on PROCOID marks it
 //!   invalid (so `CREATE OR REPLACE` in another session is seen at this session's next
 //!   statement); the slow path also compares the row's xmin and ctid.
@@ -22,7 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use pgrx::pg_sys::{self, Oid};
 use plwasm_core::engine::{effective_wasm_stack, new_engine, EngineSettings};
 use plwasm_core::error::PlWasmError;
-use plwasm_core::sandbox::Sandbox;
+use plwasm_core::limits::SessionBudget;
+use plwasm_core::sandbox::{InstanceHost, Sandbox};
 use plwasm_core::aggregate::SupportRole;
 use plwasm_core::types::{SqlSignature, SqlType};
 use plwasm_core::wasmtime::{Engine, Module};
@@ -36,10 +41,37 @@ use crate::{code_cache, gucs, interrupt, modules};
 /// validator of a function not yet called).
 const SPARE_MODULES: usize = 16;
 
-/// A wasm function as loaded in this backend for one user.
+/// Who is calling: the current user and the outer (session or SET ROLE) user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Caller {
+    pub user: Oid,
+    pub outer: Oid,
+}
+
+impl Caller {
+    /// The caller of the running statement. Reads two globals; cannot raise.
+    #[inline]
+    pub fn now() -> Caller {
+        // SAFETY: both only read globals (and assert in debug builds); neither reports.
+        unsafe { Caller { user: unguarded::GetUserId(), outer: unguarded::GetOuterUserId() } }
+    }
+}
+
+/// PostgreSQL's unguarded readers of the user ids, for the per-row path.
+mod unguarded {
+    use pgrx::pg_sys::Oid;
+    extern "C" {
+        /// The current user id (miscinit.c); only asserts, never reports.
+        pub fn GetUserId() -> Oid;
+        /// The outer user id (miscinit.c); only asserts, never reports.
+        pub fn GetOuterUserId() -> Oid;
+    }
+}
+
+/// A wasm function as loaded in this backend for one caller.
 pub struct FunctionEntry {
     pub name: String,
-    pub user: Oid,
+    pub caller: Caller,
     pub signature: SqlSignature,
     /// The plwasm ABI of the module: 0 takes the per-row fast path, 1 passes frames.
     pub abi: u32,
@@ -53,42 +85,101 @@ pub struct FunctionEntry {
     proc_hash: u32,
     /// Built from a module in `plwasm.module_store` (dropped when the store changes).
     stored: bool,
-    /// The live instance; `None` before the first call and after a trap.
+    /// The live instance; `None` before the first call, after a trap and after eviction.
     pub sandbox: RefCell<Option<Sandbox>>,
+    /// When the instance was last made or called on the guarded path (see [`evict_idle`]).
+    pub last_used: Cell<u64>,
     valid: Cell<bool>,
 }
 
 impl FunctionEntry {
-    /// Still the right entry for a call made now by `user`?
+    /// Still the right entry for a call made now by `caller`?
     #[inline]
-    pub fn is_current(&self, user: Oid) -> bool {
-        self.valid.get() && self.user == user
+    pub fn is_current(&self, caller: Caller) -> bool {
+        self.valid.get() && self.caller == caller
     }
 
-    /// Instantiates the module if there is no live instance.
+    /// Marks the instance as just used, for eviction.
+    pub fn touch(&self) {
+        self.last_used.set(next_use());
+    }
+
+    /// A new instance of the module, made (start function included) under the epoch ticker
+    /// and charged to the session's memory budget.
     pub fn instantiate(&self, backend: &BackendEngine) -> Result<Sandbox, PlWasmError> {
-        Sandbox::instantiate(
-            &backend.engine,
-            &self.module,
-            &self.export,
-            self.abi,
-            gucs::call_limits(),
-            backend.stack_limit,
-            interrupt::interrupt_requested,
-        )
+        backend.prepare_instantiation()?;
+        self.touch();
+        Sandbox::instantiate(&backend.engine, &self.module, &self.export, self.abi, gucs::call_limits(), &backend.host)
     }
 }
 
-/// The engine and the wasm stack it was made with. Lives as long as the backend.
+/// The engine and what every instance gets from the backend. Lives as long as the backend.
 pub struct BackendEngine {
     pub engine: Engine,
-    pub stack_limit: usize,
+    pub host: InstanceHost,
+}
+
+impl BackendEngine {
+    /// Before any instantiation: the ticker runs (a start function can be cancelled like a
+    /// call) and the session budget has the current `plwasm.max_session_memory`.
+    pub fn prepare_instantiation(&self) -> Result<(), PlWasmError> {
+        self.host.budget.set_cap(gucs::max_session_memory());
+        interrupt::ensure_ticking(&self.engine)
+    }
+}
+
+/// A use counter for least-recently-used eviction (the backend is single-threaded).
+fn next_use() -> u64 {
+    thread_local! { static CLOCK: Cell<u64> = const { Cell::new(0) }; }
+    CLOCK.with(|clock| {
+        clock.set(clock.get() + 1);
+        clock.get()
+    })
+}
+
+/// Drops idle instances, least recently instantiated or called first, until `bytes` more fit
+/// in the session budget. An instance in use (borrowed by a running call) is skipped, and so
+/// are aggregate instances, which hold live states. Called by the memory limiter of a growing
+/// instance; touches no PostgreSQL state.
+fn evict_idle(bytes: usize) {
+    let mut idle: Vec<Rc<FunctionEntry>> = BACKEND.with(|b| match b.try_borrow() {
+        Ok(guard) => guard.as_ref().map(|b| b.functions.values().cloned().collect()).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    });
+    idle.sort_by_key(|entry| entry.last_used.get());
+    let Some(budget) = BACKEND.with(|b| b.try_borrow().ok().and_then(|b| b.as_ref().map(|b| b.engine.host.budget.clone())))
+    else {
+        return;
+    };
+    for entry in idle {
+        if budget.used().saturating_add(bytes) <= budget.cap() {
+            break;
+        }
+        if let Ok(mut slot) = entry.sandbox.try_borrow_mut() {
+            slot.take();
+        }
+    }
+}
+
+/// Drops every instance of this session (DISCARD ALL): entries are rebuilt, and modules
+/// instantiated afresh, at their next call.
+pub fn discard_instances() {
+    let entries: Vec<Rc<FunctionEntry>> = BACKEND.with(|b| match b.try_borrow_mut() {
+        Ok(mut guard) => guard.as_mut().map(|b| b.functions.drain().map(|(_, e)| e).collect()).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    });
+    for entry in entries {
+        entry.valid.set(false);
+        if let Ok(mut slot) = entry.sandbox.try_borrow_mut() {
+            slot.take();
+        }
+    }
 }
 
 struct Backend {
     engine: &'static BackendEngine,
     modules: HashMap<[u8; 32], Module>,
-    functions: HashMap<(Oid, Oid), Rc<FunctionEntry>>,
+    functions: HashMap<(Oid, Caller), Rc<FunctionEntry>>,
 }
 
 thread_local! {
@@ -138,19 +229,21 @@ fn make_engine() -> &'static BackendEngine {
         Ok(engine) => engine,
         Err(err) => crate::error::raise(&err, "(engine)"),
     };
+    let budget = SessionBudget::new(gucs::max_session_memory(), evict_idle);
+    let host = InstanceHost { stack_limit, interrupt: interrupt::interrupt_requested, budget };
     // The engine lives as long as the backend process; leaking it gives call sites a
     // 'static reference without a lookup.
-    Box::leak(Box::new(BackendEngine { engine, stack_limit }))
+    Box::leak(Box::new(BackendEngine { engine, host }))
 }
 
-/// The entry for `proc` and the current user: cached if its row is unchanged, else built.
-pub fn function_entry(proc: &ProcInfo, user: Oid) -> Result<Rc<FunctionEntry>, PlWasmError> {
+/// The entry for `proc` and `caller`: cached if its row is unchanged, else built.
+pub fn function_entry(proc: &ProcInfo, caller: Caller) -> Result<Rc<FunctionEntry>, PlWasmError> {
     // Makes the backend's engine and cache on the first call.
     engine();
     if PENDING_FULL_INVALIDATION.swap(false, Ordering::Relaxed) {
         invalidate(0);
     }
-    let key = (proc.oid, user);
+    let key = (proc.oid, caller);
     let cached = BACKEND.with(|b| {
         let b = b.borrow();
         let b = b.as_ref()?;
@@ -167,7 +260,7 @@ pub fn function_entry(proc: &ProcInfo, user: Oid) -> Result<Rc<FunctionEntry>, P
     let aggregate = aggregate_role(&signature, &prepared.export);
     let entry = Rc::new(FunctionEntry {
         name: proc.name.clone(),
-        user,
+        caller,
         signature,
         abi: prepared.abi,
         aggregate,
@@ -179,6 +272,7 @@ pub fn function_entry(proc: &ProcInfo, user: Oid) -> Result<Rc<FunctionEntry>, P
         proc_hash: proc.hash,
         stored,
         sandbox: RefCell::new(None),
+        last_used: Cell::new(0),
         valid: Cell::new(true),
     });
     BACKEND.with(|b| {
@@ -204,9 +298,9 @@ fn aggregate_role(signature: &SqlSignature, export: &str) -> Option<(String, Sup
 pub enum Lookup {
     /// Building an entry for a call.
     Call,
-    /// CREATE FUNCTION: the initial memory is checked, USAGE on a stored module is checked for
-    /// the current (creating) role, and with `check_function_bodies` off a stored module is not
-    /// looked up at all (a restore creates functions before it loads the module store).
+    /// CREATE FUNCTION: the initial memory is checked too. With `check_function_bodies` off a
+    /// stored module that does not exist yet is not an error (a restore creates functions
+    /// before it loads the module store); USAGE is then checked at the first call.
     Validate { check_bodies: bool },
 }
 
@@ -220,10 +314,13 @@ fn cached_module(hash: &[u8; 32]) -> Option<Module> {
     Some(module)
 }
 
+/// Keeps `module` for this backend's later calls; modules no function entry uses are kept
+/// only up to [`SPARE_MODULES`], so compiling many modules keeps a bounded number alive.
 fn remember_module(hash: [u8; 32], module: &Module) {
     BACKEND.with(|b| {
         if let Some(b) = b.borrow_mut().as_mut() {
             b.modules.entry(hash).or_insert_with(|| module.clone());
+            prune_modules(b, Some(&hash));
         }
     });
 }
@@ -255,19 +352,23 @@ pub fn prepare(
             (prepared, false)
         }
         Body::Stored { module, export } => {
-            if lookup == (Lookup::Validate { check_bodies: false }) {
-                return Ok(None);
-            }
-            let found =
-                modules::fetch(&module, false)?.ok_or(PlWasmError::ModuleNotFound { module: module.clone() })?;
-            if matches!(lookup, Lookup::Validate { .. }) && !found.usable {
+            // USAGE is the owner's: the function runs the module on its owner's authority,
+            // whoever calls it, at CREATE and whenever a session loads it.
+            let Some(found) = modules::fetch(&module, false, proc.owner)? else {
+                if lookup == (Lookup::Validate { check_bodies: false }) {
+                    return Ok(None);
+                }
+                return Err(PlWasmError::ModuleNotFound { module });
+            };
+            if !found.usable {
                 return Err(PlWasmError::ModulePermissionDenied { module });
             }
             // Fetch the bytes only when no backend has compiled that content yet.
             let (hash, compiled_module) = match cached_module(&found.hash) {
                 Some(compiled_module) => (found.hash, compiled_module),
                 None => {
-                    let with_bytes = modules::fetch(&module, true)?.ok_or(PlWasmError::ModuleNotFound { module })?;
+                    let with_bytes =
+                        modules::fetch(&module, true, proc.owner)?.ok_or(PlWasmError::ModuleNotFound { module })?;
                     (with_bytes.hash, compiled(&with_bytes.wasm.unwrap_or_default(), with_bytes.hash)?)
                 }
             };
@@ -292,10 +393,12 @@ pub fn check_stored_module(wasm: &[u8], hash: [u8; 32]) -> Result<u32, PlWasmErr
     plwasm_core::validate::check_stored_module(&module)
 }
 
-/// The exported functions of `wasm` with their signatures, or `None` if it does not compile.
+/// The exported functions of `wasm` with their signatures, or `None` if it is larger than
+/// `plwasm.max_module_size` or not a module plwasm accepts. Reads the binary without
+/// compiling it, so it keeps nothing in this backend or in the code cache.
 pub fn describe_exports(wasm: &[u8]) -> Option<Vec<String>> {
-    let hash = plwasm_core::body::check_stored_binary(wasm, usize::MAX).ok()?;
-    compiled(wasm, hash).ok().map(|module| plwasm_core::validate::describe_exports(&module))
+    plwasm_core::body::check_stored_binary(wasm, gucs::max_module_size()).ok()?;
+    plwasm_core::introspect::export_signatures(wasm).ok()
 }
 
 /// The compiled module for `hash`: this backend's, the code cache's, or compiled from `wasm`
@@ -305,7 +408,7 @@ fn compiled(wasm: &[u8], hash: [u8; 32]) -> Result<Module, PlWasmError> {
         return Ok(module);
     }
     let engine = &engine().engine;
-    let module = plwasm_core::validate::compile(engine, wasm)?;
+    let module = crate::compile::compile(engine, wasm)?;
     remember_module(hash, &module);
     code_cache::store(engine, wasm, &module);
     Ok(module)
@@ -328,18 +431,23 @@ fn invalidate_where(stale: impl Fn(&FunctionEntry) -> bool) {
                     }
                     !stale
                 });
-                prune_modules(b);
+                prune_modules(b, None);
             }
         }
         Err(_) => PENDING_FULL_INVALIDATION.store(true, Ordering::Relaxed),
     });
 }
 
-/// Drops compiled modules no entry uses, beyond a few spares.
-fn prune_modules(b: &mut Backend) {
-    let unused: Vec<[u8; 32]> =
-        b.modules.keys().filter(|hash| !b.functions.values().any(|e| &e.module_hash == *hash)).copied().collect();
-    for hash in unused.iter().skip(SPARE_MODULES) {
+/// Drops compiled modules no entry uses, beyond a few spares (never `keep`, just added).
+fn prune_modules(b: &mut Backend, keep: Option<&[u8; 32]>) {
+    let unused: Vec<[u8; 32]> = b
+        .modules
+        .keys()
+        .filter(|hash| Some(*hash) != keep && !b.functions.values().any(|e| &e.module_hash == *hash))
+        .copied()
+        .collect();
+    let spares = SPARE_MODULES.saturating_sub(usize::from(keep.is_some()));
+    for hash in unused.iter().skip(spares) {
         b.modules.remove(hash);
     }
 }

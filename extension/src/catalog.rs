@@ -12,6 +12,13 @@ use plwasm_core::validate::{RoutineKind, RoutineShape};
 pub struct ProcInfo {
     pub oid: Oid,
     pub name: String,
+    /// Owner, schema and language, for checks made on the owner's behalf.
+    pub owner: Oid,
+    pub namespace: Oid,
+    pub language: Oid,
+    pub parallel_safe: bool,
+    /// The argument type oids, as declared.
+    pub arg_types: Vec<Oid>,
     pub source: String,
     pub shape: RoutineShape,
     /// The SQL types, or the first one plwasm cannot pass.
@@ -87,7 +94,21 @@ pub fn read_proc(oid: Oid) -> ProcInfo {
         let hash = pg_sys::GetSysCacheHashValue(cache_id, oid.into_datum().unwrap(), 0.into(), 0.into(), 0.into());
         pg_sys::ReleaseSysCache(tuple);
 
-        ProcInfo { oid, name, source, shape, signature, xmin, tid, hash }
+        ProcInfo {
+            oid,
+            name,
+            owner: form.proowner,
+            namespace: form.pronamespace,
+            language: form.prolang,
+            parallel_safe: form.proparallel as u8 == b's',
+            arg_types: arg_oids,
+            source,
+            shape,
+            signature,
+            xmin,
+            tid,
+            hash,
+        }
     }
 }
 

@@ -12,17 +12,26 @@ use std::collections::HashMap;
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
 use plwasm_core::aggregate::SupportRole;
 use plwasm_core::error::PlWasmError;
-use plwasm_core::types::SqlType;
 
 use crate::error::{raise, OrRaise};
 use crate::modules::quote_identifier;
+use crate::pinned::{self, RunAs};
 use crate::{cache, catalog};
 
 /// `plwasm.create_aggregate_by_oid(name, accumulate, finalize, merge, serialize, deserialize,
-/// retract)`: creates (or replaces) aggregate `name` (in the accumulate function's schema
-/// unless qualified) from wasm support functions. Returns its signature.
+/// retract, replace)`: creates aggregate `name` (in the accumulate function's schema unless
+/// qualified) from wasm support functions, or with `replace` replaces an aggregate of that
+/// signature that the caller owns. Returns its signature.
+///
+/// The statement runs as the bootstrap superuser, because only a superuser may create an
+/// aggregate with an `internal` state. So nothing in it is left to name resolution a caller
+/// could steer: `search_path` is pinned, every type and function is written fully qualified
+/// from the oids that were checked, an existing object is replaced only if the caller owns
+/// it, and afterwards every support function `pg_aggregate` records is compared, by oid,
+/// with the checked ones.
 #[pg_extern(volatile, parallel_unsafe)]
 #[allow(clippy::too_many_arguments)]
 fn create_aggregate_by_oid(
@@ -33,13 +42,13 @@ fn create_aggregate_by_oid(
     serialize: default!(Option<pg_sys::Oid>, "NULL"),
     deserialize: default!(Option<pg_sys::Oid>, "NULL"),
     retract: default!(Option<pg_sys::Oid>, "NULL"),
+    replace: default!(bool, false),
 ) -> String {
     let partial = [merge, serialize, deserialize];
     if partial.iter().any(Option::is_some) && !partial.iter().all(Option::is_some) {
         refuse(name, "merge, serialize and deserialize go together: give all three or none.".into());
     }
-    // SAFETY: reads the current user id; cannot fail.
-    let user = unsafe { pg_sys::GetUserId() };
+    let user = pinned::current_user();
     let parts: Vec<(SupportRole, pg_sys::Oid)> = [
         (SupportRole::Accumulate, Some(accumulate)),
         (SupportRole::Finalize, Some(finalize)),
@@ -52,54 +61,62 @@ fn create_aggregate_by_oid(
     .filter_map(|(role, oid)| oid.map(|oid| (role, oid)))
     .collect();
 
+    let wasm_language = language_oid(c"wasm");
     let mut identity: Option<([u8; 32], String)> = None;
-    let mut arg_types: Vec<SqlType> = Vec::new();
+    let mut arg_types: Vec<pg_sys::Oid> = Vec::new();
+    let mut accumulate_namespace = pg_sys::InvalidOid;
     let mut all_parallel_safe = true;
     let mut qualified_names: HashMap<SupportRole, String> = HashMap::new();
     for (role, oid) in &parts {
-        let facts = function_facts(*oid);
-        if facts.language != "wasm" {
-            refuse(name, format!("{} is not a LANGUAGE wasm function.", facts.signature));
+        let proc = catalog::read_proc(*oid);
+        let signature = procedure_text(*oid);
+        if proc.language != wasm_language {
+            refuse(name, format!("{signature} is not a LANGUAGE wasm function."));
         }
-        if !facts.owned {
+        if !pinned::has_privs_of_role(user, proc.owner) {
             pgrx::ereport!(
                 ERROR,
                 PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                format!("must be owner of function {}", facts.signature)
+                format!("must be owner of function {signature}")
             );
         }
-        all_parallel_safe &= facts.parallel_safe;
-        let proc = catalog::read_proc(*oid);
-        let entry = cache::function_entry(&proc, user).or_raise(&proc.name);
+        all_parallel_safe &= proc.parallel_safe;
+        let entry = cache::function_entry(&proc, cache::Caller::now()).or_raise(&proc.name);
         let Some((prefix, actual)) = entry.aggregate.clone() else {
-            refuse(name, format!("{} is not a wasm aggregate support function.", facts.signature));
+            refuse(name, format!("{signature} is not a wasm aggregate support function."));
         };
         if actual != *role {
             refuse(
                 name,
-                format!("{} is the {} function of its aggregate, not its {}.", facts.signature, actual.suffix(), role.suffix()),
+                format!("{signature} is the {} function of its aggregate, not its {}.", actual.suffix(), role.suffix()),
             );
         }
         match &identity {
             None => identity = Some((entry.module_hash, prefix)),
             Some((hash, first)) if *hash == entry.module_hash && *first == prefix => {}
-            Some(_) => refuse(name, format!("{} belongs to another module or aggregate than the accumulate function.", facts.signature)),
+            Some(_) => refuse(name, format!("{signature} belongs to another module or aggregate than the accumulate function.")),
         }
         match role {
-            SupportRole::Accumulate => arg_types = entry.signature.args[1..].to_vec(),
-            SupportRole::Retract if entry.signature.args[1..] != arg_types[..] => {
-                refuse(name, format!("{} does not take the accumulate function's arguments.", facts.signature))
+            SupportRole::Accumulate => {
+                arg_types = proc.arg_types[1..].to_vec();
+                accumulate_namespace = proc.namespace;
+            }
+            SupportRole::Retract if proc.arg_types[1..] != arg_types[..] => {
+                refuse(name, format!("{signature} does not take the accumulate function's arguments."))
             }
             _ => {}
         }
-        qualified_names.insert(*role, facts.qualified_name);
+        qualified_names.insert(*role, qualified_function_name(proc.namespace, &proc.name));
     }
 
-    let (schema, aggregate) = target_name(name, accumulate);
-    let may_create = Spi::get_one_with_args::<bool>(
-        "SELECT pg_catalog.has_schema_privilege(current_user, $1, 'CREATE')",
-        &[schema.as_str().into()],
-    )
+    let (namespace, aggregate) = target_name(name, accumulate_namespace);
+    let schema = namespace_name(namespace);
+    let may_create = pinned::with_pinned_path(RunAs::Caller, || {
+        Spi::get_one_with_args::<bool>(
+            "SELECT pg_catalog.has_schema_privilege($1, $2, 'CREATE')",
+            &[DatumWithOid::from(user), DatumWithOid::from(namespace)],
+        )
+    })
     .ok()
     .flatten()
     .unwrap_or(false);
@@ -112,12 +129,35 @@ fn create_aggregate_by_oid(
     }
 
     let qualified = format!("{}.{}", quote_identifier(&schema), quote_identifier(&aggregate));
-    let args: Vec<&str> = arg_types.iter().map(|t| t.sql_name()).collect();
+    let args: Vec<String> = arg_types.iter().map(|oid| qualified_type_name(*oid)).collect();
     let signature = format!("{qualified}({})", args.join(", "));
+    let existing = find_routine(namespace, &aggregate, &arg_types);
+    if let Some(found) = &existing {
+        if !replace {
+            pgrx::pg_sys::panic::ErrorReport::new(
+                PgSqlErrorCode::ERRCODE_DUPLICATE_FUNCTION,
+                format!("function {signature} already exists"),
+                "plwasm",
+            )
+            .set_hint("Pass replace => true to replace an aggregate of your own.")
+            .report(pgrx::PgLogLevel::ERROR);
+        }
+        if !pinned::has_privs_of_role(user, found.owner) {
+            pgrx::ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                format!("must be owner of aggregate {signature}")
+            );
+        }
+        if found.kind != b'a' {
+            pgrx::ereport!(ERROR, PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE, format!("{signature} is not an aggregate"));
+        }
+    }
+
     let function = |role: SupportRole| qualified_names.get(&role).cloned().unwrap_or_default();
     let mut options = vec![
         format!("SFUNC = {}", function(SupportRole::Accumulate)),
-        "STYPE = internal".to_string(),
+        "STYPE = pg_catalog.internal".to_string(),
         format!("FINALFUNC = {}", function(SupportRole::Finalize)),
     ];
     if merge.is_some() {
@@ -128,83 +168,153 @@ fn create_aggregate_by_oid(
     if retract.is_some() {
         options.push(format!("MSFUNC = {}", function(SupportRole::Accumulate)));
         options.push(format!("MINVFUNC = {}", function(SupportRole::Retract)));
-        options.push("MSTYPE = internal".to_string());
+        options.push("MSTYPE = pg_catalog.internal".to_string());
         options.push(format!("MFINALFUNC = {}", function(SupportRole::Finalize)));
     }
     options.push(format!("PARALLEL = {}", if all_parallel_safe { "SAFE" } else { "UNSAFE" }));
-    let owner = Spi::get_one_with_args::<String>(
-        "SELECT pg_catalog.quote_ident(rolname) FROM pg_catalog.pg_roles WHERE oid = $1",
-        &[DatumWithOid::from(user)],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| pgrx::error!("current user not found"));
-    as_superuser(&[
-        format!("CREATE OR REPLACE AGGREGATE {signature} ({})", options.join(", ")),
-        format!("ALTER AGGREGATE {signature} OWNER TO {owner}"),
-    ]);
+    // A new aggregate with plain CREATE, so one made by someone else in the meantime is an
+    // error rather than replaced.
+    let verb = if existing.is_some() { "CREATE OR REPLACE AGGREGATE" } else { "CREATE AGGREGATE" };
+    as_superuser(&format!("{verb} {signature} ({})", options.join(", ")));
+
+    let Some(made) = find_routine(namespace, &aggregate, &arg_types) else {
+        refuse(name, format!("{signature} was not found after it was created."));
+    };
+    match &existing {
+        Some(found) if found.oid == made.oid && pinned::has_privs_of_role(user, made.owner) => {}
+        Some(_) => refuse(name, format!("{signature} changed while it was being replaced.")),
+        None => {
+            as_superuser(&format!("ALTER AGGREGATE {signature} OWNER TO {}", quote_identifier(&pinned::role_name(user))));
+            let owner = find_routine(namespace, &aggregate, &arg_types).map(|r| r.owner);
+            if owner != Some(user) {
+                refuse(name, format!("{signature} could not be given to its creator."));
+            }
+        }
+    }
+    let expected = Wiring {
+        transfn: accumulate,
+        finalfn: finalize,
+        combinefn: merge.unwrap_or(pg_sys::InvalidOid),
+        serialfn: serialize.unwrap_or(pg_sys::InvalidOid),
+        deserialfn: deserialize.unwrap_or(pg_sys::InvalidOid),
+        mtransfn: if retract.is_some() { accumulate } else { pg_sys::InvalidOid },
+        minvtransfn: retract.unwrap_or(pg_sys::InvalidOid),
+        mfinalfn: if retract.is_some() { finalize } else { pg_sys::InvalidOid },
+        transtype: pg_sys::INTERNALOID,
+        mtranstype: if retract.is_some() { pg_sys::INTERNALOID } else { pg_sys::InvalidOid },
+    };
+    if wiring_of(made.oid) != Some(expected) {
+        refuse(name, format!("{signature} is not wired to the support functions that were checked."));
+    }
     signature
 }
 
-/// What the helper needs to know of a support function, read as the caller.
-struct FunctionFacts {
-    signature: String,
-    qualified_name: String,
-    language: String,
-    owned: bool,
-    parallel_safe: bool,
+/// What `pg_aggregate` says an aggregate calls, as oids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Wiring {
+    transfn: pg_sys::Oid,
+    finalfn: pg_sys::Oid,
+    combinefn: pg_sys::Oid,
+    serialfn: pg_sys::Oid,
+    deserialfn: pg_sys::Oid,
+    mtransfn: pg_sys::Oid,
+    minvtransfn: pg_sys::Oid,
+    mfinalfn: pg_sys::Oid,
+    transtype: pg_sys::Oid,
+    mtranstype: pg_sys::Oid,
 }
 
-fn function_facts(oid: pg_sys::Oid) -> FunctionFacts {
-    Spi::connect(|client| {
-        let rows = client.select(
-            "SELECT p.oid::regprocedure::text, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname), \
-                    l.lanname::text, pg_catalog.pg_has_role(p.proowner, 'USAGE'), p.proparallel = 's' \
-               FROM pg_catalog.pg_proc p \
-               JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
-               JOIN pg_catalog.pg_language l ON l.oid = p.prolang \
-              WHERE p.oid = $1",
-            Some(1),
-            &[DatumWithOid::from(oid)],
-        )?;
-        if rows.is_empty() {
-            pgrx::ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
-                format!("function with oid {} does not exist", oid.to_u32())
-            );
-        }
-        let row = rows.first();
-        Ok::<_, pgrx::spi::Error>(FunctionFacts {
-            signature: row.get(1)?.unwrap_or_default(),
-            qualified_name: row.get(2)?.unwrap_or_default(),
-            language: row.get(3)?.unwrap_or_default(),
-            owned: row.get(4)?.unwrap_or(false),
-            parallel_safe: row.get(5)?.unwrap_or(false),
+fn wiring_of(aggregate: pg_sys::Oid) -> Option<Wiring> {
+    pinned::with_pinned_path(RunAs::Caller, || {
+        Spi::connect(|client| {
+            let rows = client.select(
+                "SELECT a.aggtransfn::pg_catalog.oid, a.aggfinalfn::pg_catalog.oid, a.aggcombinefn::pg_catalog.oid,
+                        a.aggserialfn::pg_catalog.oid, a.aggdeserialfn::pg_catalog.oid, a.aggmtransfn::pg_catalog.oid,
+                        a.aggminvtransfn::pg_catalog.oid, a.aggmfinalfn::pg_catalog.oid, a.aggtranstype, a.aggmtranstype
+                   FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+                Some(1),
+                &[DatumWithOid::from(aggregate)],
+            )?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let row = rows.first();
+            let oid = |n: usize| row.get::<pg_sys::Oid>(n).map(|v| v.unwrap_or(pg_sys::InvalidOid));
+            Ok::<_, pgrx::spi::Error>(Some(Wiring {
+                transfn: oid(1)?,
+                finalfn: oid(2)?,
+                combinefn: oid(3)?,
+                serialfn: oid(4)?,
+                deserialfn: oid(5)?,
+                mtransfn: oid(6)?,
+                minvtransfn: oid(7)?,
+                mfinalfn: oid(8)?,
+                transtype: oid(9)?,
+                mtranstype: oid(10)?,
+            }))
+        })
+    })
+    .unwrap_or_else(|err| pgrx::error!("reading pg_aggregate: {err}"))
+}
+
+/// A routine found by schema oid, name and exact argument type oids.
+struct Routine {
+    oid: pg_sys::Oid,
+    owner: pg_sys::Oid,
+    kind: u8,
+}
+
+fn find_routine(namespace: pg_sys::Oid, name: &str, arg_types: &[pg_sys::Oid]) -> Option<Routine> {
+    let vector: Vec<String> = arg_types.iter().map(|oid| oid.to_u32().to_string()).collect();
+    let vector = vector.join(" ");
+    pinned::with_pinned_path(RunAs::Caller, || {
+        Spi::connect(|client| {
+            let rows = client.select(
+                "SELECT p.oid, p.proowner, p.prokind::pg_catalog.text FROM pg_catalog.pg_proc p
+                  WHERE p.pronamespace OPERATOR(pg_catalog.=) $1
+                    AND p.proname OPERATOR(pg_catalog.=) $2::pg_catalog.name
+                    AND p.proargtypes OPERATOR(pg_catalog.=) $3::pg_catalog.oidvector",
+                Some(1),
+                &[DatumWithOid::from(namespace), name.into(), vector.as_str().into()],
+            )?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let row = rows.first();
+            Ok::<_, pgrx::spi::Error>(Some(Routine {
+                oid: row.get(1)?.unwrap_or(pg_sys::InvalidOid),
+                owner: row.get(2)?.unwrap_or(pg_sys::InvalidOid),
+                kind: row.get::<String>(3)?.and_then(|k| k.bytes().next()).unwrap_or(b'f'),
+            }))
         })
     })
     .unwrap_or_else(|err| pgrx::error!("reading pg_proc: {err}"))
 }
 
-/// The schema and name of the aggregate: `name` may be qualified; if not, the accumulate
+/// The schema oid and name of the aggregate: `name` may be qualified; if not, the accumulate
 /// function's schema.
-fn target_name(name: &str, accumulate: pg_sys::Oid) -> (String, String) {
-    let parts: Vec<String> = Spi::get_one_with_args::<Vec<String>>("SELECT pg_catalog.parse_ident($1)", &[name.into()])
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+fn target_name(name: &str, accumulate_namespace: pg_sys::Oid) -> (pg_sys::Oid, String) {
+    let parts: Vec<String> = pinned::with_pinned_path(RunAs::Caller, || {
+        Spi::get_one_with_args::<Vec<String>>("SELECT pg_catalog.parse_ident($1)", &[name.into()])
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_default();
     match parts.as_slice() {
-        [schema, aggregate] => (schema.clone(), aggregate.clone()),
-        [aggregate] => {
-            let schema = Spi::get_one_with_args::<String>(
-                "SELECT n.nspname::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = $1",
-                &[DatumWithOid::from(accumulate)],
-            )
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-            (schema, aggregate.clone())
+        [schema, aggregate] => {
+            let schema_c = std::ffi::CString::new(schema.as_str()).unwrap_or_default();
+            // SAFETY: get_namespace_oid with missing_ok reads the syscache; InvalidOid if absent.
+            let namespace = unsafe { pg_sys::get_namespace_oid(schema_c.as_ptr(), true) };
+            if namespace == pg_sys::InvalidOid {
+                pgrx::ereport!(
+                    ERROR,
+                    PgSqlErrorCode::ERRCODE_INVALID_SCHEMA_NAME,
+                    format!("schema \"{schema}\" does not exist")
+                );
+            }
+            (namespace, aggregate.clone())
         }
+        [aggregate] => (accumulate_namespace, aggregate.clone()),
         _ => {
             pgrx::ereport!(
                 ERROR,
@@ -215,27 +325,46 @@ fn target_name(name: &str, accumulate: pg_sys::Oid) -> (String, String) {
     }
 }
 
+fn namespace_name(namespace: pg_sys::Oid) -> String {
+    // SAFETY: get_namespace_name returns NULL or a palloc'd copy of the name.
+    unsafe {
+        let name = pg_sys::get_namespace_name(namespace);
+        if name.is_null() {
+            pgrx::error!("schema with oid {} does not exist", namespace.to_u32());
+        }
+        std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+    }
+}
+
+/// `schema.name` of a function, quoted where needed.
+fn qualified_function_name(namespace: pg_sys::Oid, name: &str) -> String {
+    format!("{}.{}", quote_identifier(&namespace_name(namespace)), quote_identifier(name))
+}
+
+/// A type as SQL that always means that type: keywords (`double precision`) or qualified.
+fn qualified_type_name(oid: pg_sys::Oid) -> String {
+    // SAFETY: format_type_be_qualified returns a palloc'd C string for an existing type.
+    unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be_qualified(oid)).to_string_lossy().into_owned() }
+}
+
+/// `name(argtypes)` of a function, for messages.
+fn procedure_text(oid: pg_sys::Oid) -> String {
+    // SAFETY: format_procedure returns a palloc'd C string (or the oid for a missing one).
+    unsafe { std::ffi::CStr::from_ptr(pg_sys::format_procedure(oid)).to_string_lossy().into_owned() }
+}
+
+fn language_oid(name: &std::ffi::CStr) -> pg_sys::Oid {
+    // SAFETY: get_language_oid reads the syscache; it raises if the language is missing.
+    unsafe { pg_sys::get_language_oid(name.as_ptr(), false) }
+}
+
 fn refuse(name: &str, why: String) -> ! {
     raise(&PlWasmError::BadAggregate { what: why }, name)
 }
 
-/// Runs `statements` as the bootstrap superuser, after the caller's rights were checked.
-fn as_superuser(statements: &[String]) {
-    let mut saved_user = pg_sys::InvalidOid;
-    let mut saved_context = 0;
-    // SAFETY: saves the current user and security context and switches to the bootstrap
-    // superuser, restricted (no temp objects, no deferred changes), for these statements
-    // alone. The normal path restores both below; on error, (sub)transaction abort does.
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
-        pg_sys::SetUserIdAndSecContext(
-            pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID),
-            saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
-        );
-    }
-    for statement in statements {
-        Spi::run(statement).unwrap_or_else(|err| pgrx::error!("could not create the aggregate: {err}"));
-    }
-    // SAFETY: restores exactly what was saved above.
-    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) };
+/// Runs `statement` as the bootstrap superuser with `search_path` pinned, after the caller's
+/// rights were checked.
+fn as_superuser(statement: &str) {
+    pinned::with_pinned_path(RunAs::Role(pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID)), || Spi::run(statement))
+        .unwrap_or_else(|err| pgrx::error!("could not create the aggregate: {err}"));
 }

@@ -20,6 +20,7 @@ fn error_code(state: SqlState) -> PgSqlErrorCode {
         SqlState::InvalidName => PgSqlErrorCode::ERRCODE_INVALID_NAME,
         SqlState::InsufficientPrivilege => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
         SqlState::DependentObjectsStillExist => PgSqlErrorCode::ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
+        SqlState::OutOfMemory => PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
         SqlState::InternalError => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         SqlState::CharacterNotInRepertoire => PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
         SqlState::NullValueNotAllowed => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -84,9 +85,13 @@ pub fn raise_for_module(err: &PlWasmError, module: &str) -> ! {
     raise_about(err, Subject::Module(module))
 }
 
-/// Raises `err` as an ERROR about `subject` (a function or a stored module).
+/// Raises `err` as an ERROR about `subject` (a function or a stored module). An interrupted
+/// call or compile first lets PostgreSQL raise its own cancel, timeout or terminate error.
 #[cold]
 pub fn raise_about(err: &PlWasmError, subject: Subject<'_>) -> ! {
+    if *err == PlWasmError::Interrupted {
+        crate::interrupt::let_postgres_interrupt();
+    }
     let report = err.report(subject);
     let mut ereport = ErrorReport::new(error_code(report.sqlstate), report.message, "plwasm");
     if let Some(detail) = report.detail {

@@ -18,6 +18,14 @@ pub static FUEL_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(100_000_000);
 /// a `memory.grow` past it fails the call with 54000.
 pub static MAX_MEMORY_KB: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024);
 
+/// `plwasm.max_session_memory`: linear memory (and tables) of all wasm instances of one
+/// session together, in kB. Default 512MB; range 64kB to 2147483647kB. When an instance would
+/// grow past it, idle instances of the session are dropped first (least recently used; they
+/// are made again at their next call); if that is not enough, the call fails with SQLSTATE
+/// 54000. Instances in use by the running statement, and aggregate instances holding states,
+/// are never dropped.
+pub static MAX_SESSION_MEMORY_KB: GucSetting<i32> = GucSetting::<i32>::new(512 * 1024);
+
 /// `plwasm.max_module_size`: largest module binary, in kB. Default 16MB; range 1kB to 1GB.
 /// The source text may be up to 8 times this (hex and WAT are larger than the binary).
 /// Larger modules are refused at CREATE FUNCTION with 42P13.
@@ -55,6 +63,16 @@ pub fn init() {
         &MAX_MEMORY_KB,
         64,
         4 * 1024 * 1024,
+        GucContext::Suset,
+        GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
+        c"plwasm.max_session_memory",
+        c"Largest linear memory of all wasm instances of one session together.",
+        c"Idle instances are dropped first; then growing past it fails the call with SQLSTATE 54000. Superuser only.",
+        &MAX_SESSION_MEMORY_KB,
+        64,
+        i32::MAX,
         GucContext::Suset,
         GucFlags::UNIT_KB,
     );
@@ -103,6 +121,11 @@ fn read_int(setting: &'static GucSetting<i32>) -> i32 {
 #[inline]
 pub fn call_limits() -> CallLimits {
     CallLimits { fuel: read_int(&FUEL_LIMIT) as u64, max_memory: read_int(&MAX_MEMORY_KB) as usize * KB }
+}
+
+/// The session budget in bytes.
+pub fn max_session_memory() -> usize {
+    MAX_SESSION_MEMORY_KB.get() as usize * KB
 }
 
 pub fn max_module_size() -> usize {

@@ -12,7 +12,7 @@ use plwasm_core::error::PlWasmError;
 use plwasm_core::sandbox::Sandbox;
 use plwasm_core::wasmtime::ValRaw;
 
-use crate::cache::{self, FunctionEntry};
+use crate::cache::{self, Caller, FunctionEntry};
 use crate::error::{emit_guest_logs, raise, OrRaise};
 
 use crate::{aggregate, catalog, gucs, interrupt, marshal, srf};
@@ -27,13 +27,10 @@ struct CallSite {
     row_path: Option<aggregate::RowPath>,
 }
 
-/// PostgreSQL's unguarded entry points for the per-row path. Neither can raise an error, so
-/// neither needs pgrx's `sigsetjmp` guard (which would cost more than the rest of the path).
+/// PostgreSQL's unguarded entry point for the per-row path. It cannot raise an error, so it
+/// needs no pgrx `sigsetjmp` guard (which would cost more than the rest of the path).
 mod unguarded {
-    use pgrx::pg_sys::Oid;
     extern "C" {
-        /// Reads the current user id (miscinit.c); only asserts, never reports.
-        pub fn GetUserId() -> Oid;
         /// Compares the stack pointer with max_stack_depth (postgres.c); never reports.
         pub fn stack_is_too_deep() -> bool;
     }
@@ -102,8 +99,8 @@ enum FastCall {
     Failed(PlWasmError, *mut CallSite),
 }
 
-/// The per-row path. Calls only `GetUserId` and `stack_is_too_deep` in PostgreSQL (neither
-/// can raise) and never panics by design.
+/// The per-row path. Calls only `GetUserId`, `GetOuterUserId` and `stack_is_too_deep` in
+/// PostgreSQL (none can raise) and never panics by design.
 #[inline]
 unsafe fn fast_call(fcinfo: FunctionCallInfo) -> FastCall {
     // SAFETY: fcinfo is valid; fn_extra is null or a CallSite installed by install_call_site.
@@ -116,9 +113,9 @@ unsafe fn fast_call(fcinfo: FunctionCallInfo) -> FastCall {
     if site_ref.entry.aggregate.is_some() {
         return FastCall::NotReady;
     }
-    // SAFETY: GetUserId only reads a global; stack_is_too_deep only compares addresses.
+    // SAFETY: stack_is_too_deep only compares addresses.
     let ready = site_ref.entry.abi == 0
-        && site_ref.entry.is_current(unsafe { unguarded::GetUserId() })
+        && site_ref.entry.is_current(Caller::now())
         && interrupt::is_ticking()
         && !unsafe { unguarded::stack_is_too_deep() }
         && matches!(site_ref.entry.sandbox.try_borrow(), Ok(slot) if slot.is_some());
@@ -142,8 +139,7 @@ unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
         let flinfo = (*fcinfo).flinfo;
         (flinfo, (*flinfo).fn_extra as *mut CallSite)
     };
-    // SAFETY: GetUserId only reads a global.
-    let user = unsafe { unguarded::GetUserId() };
+    let user = Caller::now();
     let site: &mut CallSite = if site.is_null() {
         // SAFETY: flinfo is valid for this call and its fn_mcxt outlives the call site.
         unsafe { install_call_site(flinfo, user) }
@@ -166,10 +162,14 @@ unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
         return unsafe { aggregate::call(&entry, fcinfo, &mut site.row_path) };
     }
     {
-        let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, &entry.name) };
+        let Ok(slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, &entry.name) };
         if slot.is_none() {
-            *slot = Some(entry.instantiate(site.engine).or_raise(&entry.name));
+            let made = entry.instantiate(site.engine);
+            drop(slot);
+            let made = made.unwrap_or_else(|err| fail(&err, &entry.name));
+            *entry.sandbox.borrow_mut() = Some(made);
         }
+        entry.touch();
     }
     // SAFETY: raises PostgreSQL's own "stack depth limit exceeded" (54001) when too deep.
     unsafe { pg_sys::check_stack_depth() };
@@ -207,9 +207,6 @@ unsafe fn guarded_resume_panic(panic: Box<dyn std::any::Any + Send>) -> Datum {
 }
 
 pub(crate) fn fail(err: &PlWasmError, function: &str) -> ! {
-    if *err == PlWasmError::Interrupted {
-        interrupt::raise_interrupt(function);
-    }
     raise(err, function)
 }
 
@@ -306,14 +303,14 @@ fn raw_buffer(entry: &FunctionEntry) -> Vec<ValRaw> {
 }
 
 #[cold]
-fn load_entry(fn_oid: pg_sys::Oid, user: pg_sys::Oid) -> Rc<FunctionEntry> {
+fn load_entry(fn_oid: pg_sys::Oid, user: Caller) -> Rc<FunctionEntry> {
     let proc = catalog::read_proc(fn_oid);
     cache::function_entry(&proc, user).or_raise(&proc.name)
 }
 
 /// Builds the call site for `flinfo` and frees it with `fn_mcxt`.
 #[cold]
-unsafe fn install_call_site(flinfo: *mut pg_sys::FmgrInfo, user: pg_sys::Oid) -> &'static mut CallSite {
+unsafe fn install_call_site(flinfo: *mut pg_sys::FmgrInfo, user: Caller) -> &'static mut CallSite {
     // SAFETY: flinfo is valid for the call (caller's contract).
     let (fn_oid, mcxt) = unsafe { ((*flinfo).fn_oid, (*flinfo).fn_mcxt) };
     let entry = load_entry(fn_oid, user);

@@ -7,13 +7,13 @@
 //!    called wasm is open (it parks otherwise, so idle backends cost nothing).
 //! 2. Each tick makes running wasm call its store's deadline callback, which reads the flags
 //!    ([`interrupt_requested`]) and, if PostgreSQL wants to stop, ends the call with an error.
-//! 3. Back outside wasm, [`raise_interrupt`] lets PostgreSQL process the interrupt and raise
+//! 3. Back outside wasm, [`let_postgres_interrupt`] lets PostgreSQL process the interrupt and raise
 //!    its own error (57014 for cancel/timeout, FATAL for terminate). No PostgreSQL error is
 //!    ever raised while wasm frames are on the stack.
 //!
-//! The ticker is the only thread plwasm starts. It is spawned with every signal blocked, so
-//! the kernel always delivers PostgreSQL's signals to the backend's main thread, and it never
-//! calls into PostgreSQL.
+//! The ticker, and the helper that compiles large modules (`compile`), are the only threads
+//! plwasm starts. They are spawned with every signal blocked, so the kernel always delivers
+//! PostgreSQL's signals to the backend's main thread, and they never call into PostgreSQL.
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,8 +67,26 @@ fn start_ticking(engine: &Engine) -> Result<(), PlWasmError> {
 }
 
 fn spawn_ticker(engine: Engine) -> Result<Thread, PlWasmError> {
+    spawn_with_signals_blocked("plwasm-epoch", 64 * 1024, move || loop {
+        if TICKING.load(Ordering::Acquire) {
+            std::thread::sleep(TICK);
+            engine.increment_epoch();
+        } else {
+            std::thread::park();
+        }
+    })
+    .map(|handle| handle.thread().clone())
+}
+
+/// Starts a helper thread with every signal blocked, so the kernel keeps delivering
+/// PostgreSQL's signals to the backend's main thread. `f` must never call into PostgreSQL.
+pub fn spawn_with_signals_blocked<T: Send + 'static>(
+    name: &str,
+    stack_size: usize,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<std::thread::JoinHandle<T>, PlWasmError> {
     // A new thread inherits the spawning thread's signal mask: block everything around the
-    // spawn so the ticker starts (and stays) with all signals blocked.
+    // spawn so the thread starts (and stays) with all signals blocked.
     // SAFETY: sigset_t is plain data that sigfillset/pthread_sigmask initialise; the old mask
     // is restored on every path below before returning.
     let old_mask = unsafe {
@@ -78,19 +96,10 @@ fn spawn_ticker(engine: Engine) -> Result<Thread, PlWasmError> {
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         old
     };
-    let spawned = std::thread::Builder::new().name("plwasm-epoch".into()).stack_size(64 * 1024).spawn(move || loop {
-        if TICKING.load(Ordering::Acquire) {
-            std::thread::sleep(TICK);
-            engine.increment_epoch();
-        } else {
-            std::thread::park();
-        }
-    });
+    let spawned = std::thread::Builder::new().name(name.into()).stack_size(stack_size).spawn(f);
     // SAFETY: restores the mask saved above; old_mask was filled by pthread_sigmask.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
-    spawned
-        .map(|handle| handle.thread().clone())
-        .map_err(|err| PlWasmError::Internal { message: format!("cannot start the plwasm epoch thread: {err}") })
+    spawned.map_err(|err| PlWasmError::Internal { message: format!("cannot start the {name} thread: {err}") })
 }
 
 #[pgrx::pg_guard]
@@ -111,10 +120,11 @@ pub fn interrupt_requested() -> bool {
     }
 }
 
-/// After a call ended because of an interrupt: let PostgreSQL raise its own error (cancel,
-/// statement timeout, terminate). If it declines (interrupts held off), raise ours.
+/// After wasm or a compile stopped because of an interrupt: lets PostgreSQL raise its own
+/// error (cancel, statement timeout, terminate), which also clears the pending request so
+/// that it cannot hit the next statement. Returns if PostgreSQL declines (interrupts held
+/// off); the caller then raises plwasm's own 57014.
 #[cold]
-pub fn raise_interrupt(function: &str) -> ! {
+pub fn let_postgres_interrupt() {
     pg_sys::check_for_interrupts!();
-    crate::error::raise(&PlWasmError::Interrupted, function)
 }

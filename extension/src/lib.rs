@@ -21,13 +21,16 @@ mod aggregate;
 mod cache;
 mod catalog;
 mod code_cache;
+mod compile;
 mod define;
+mod discard;
 mod error;
 mod gucs;
 mod handler;
 mod interrupt;
 mod marshal;
 mod modules;
+mod pinned;
 mod srf;
 mod validator;
 
@@ -36,9 +39,10 @@ mod validator;
 ::pgrx::extension_sql_file!("../../sql/plwasm_language.sql", name = "language", bootstrap);
 ::pgrx::extension_sql_file!("../../sql/plwasm_modules.sql", name = "modules", finalize);
 
-/// Only defines GUCs: with `shared_preload_libraries` this runs in the postmaster, where no
-/// wasm engine (and so no trap handler or thread) may be created.
+/// Only defines GUCs and the DISCARD hook: with `shared_preload_libraries` this runs in the
+/// postmaster, where no wasm engine (and so no trap handler or thread) may be created.
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    discard::install();
 }

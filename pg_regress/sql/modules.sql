@@ -66,14 +66,15 @@ SELECT plwasm.grant_module('pair', 'regress_plwasm_mod');
 CREATE FUNCTION my_double(x float8) RETURNS float8 STRICT LANGUAGE wasm AS 'pair:double';
 \echo :LAST_ERROR_SQLSTATE
 -- The store is read-only to users.
-INSERT INTO plwasm.module_store VALUES ('sneaky', current_user, '\x00', 0, '\x00');
+INSERT INTO plwasm.module_store VALUES ('sneaky', current_user::regrole, '\x00', 0, '\x00');
 DELETE FROM plwasm.module_store;
 -- A module of one's own.
 SELECT plwasm.install_module('mine', :'add_one');
 CREATE FUNCTION my_inc(x int8) RETURNS int8 STRICT LANGUAGE wasm AS 'mine:add_one';
 SELECT my_inc(41);
 RESET ROLE;
--- The owner grants USAGE; functions created while granted keep working after a revoke.
+-- The owner grants USAGE; a revoke stops the grantee's functions at their next statement
+-- (USAGE is checked for a function's owner whenever a session loads the function).
 SELECT plwasm.grant_module('pair', 'regress_plwasm_mod');
 SELECT granted_to FROM plwasm.modules WHERE name = 'pair';
 SET ROLE regress_plwasm_mod;

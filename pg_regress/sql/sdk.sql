@@ -23,13 +23,17 @@ SELECT plwasm.create_functions('text_utils');
 SELECT plwasm.create_functions('checksums', schema => 'sdk');
 SELECT plwasm.create_functions('vectors');
 SELECT plwasm.create_functions('json_tools');
+-- Functions that exist already are not replaced silently; replace => true replaces them.
+SELECT plwasm.create_functions('json_tools');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM plwasm.create_functions('json_tools', replace => true);
 -- The declared signatures: argument names, STRICT unless an argument is an Option, volatility.
 SELECT p.oid::regprocedure AS function, pg_get_function_arguments(p.oid) AS arguments,
        pg_get_function_result(p.oid) AS result, p.proisstrict AS strict, p.provolatile AS volatility,
        p.prosrc AS body
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'sdk' AND p.proname IN ('slugify', 'mask_email', 'check_email', 'dot', 'jsonb_pointer')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 -- text_utils
 SELECT s, slugify(s) FROM (VALUES ('Crème Brûlée — 2 for £5!'), ('  Hello,   World  '), ('Straße & Œuvre'), (''), ('---')) v(s);
 SELECT e, normalize_email(e) FROM (VALUES (' John.Doe+news@GoogleMail.com '), ('Alice+x@Example.ORG'), ('no-at-sign'), ('a@b'), ('bad user@x.com')) v(e);

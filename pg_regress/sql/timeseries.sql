@@ -9,7 +9,7 @@ SET search_path = ts, public;
 SELECT plwasm.install_module('timeseries', decode(:'timeseries', 'base64')) IS NOT NULL AS installed;
 SELECT plwasm.create_functions('timeseries', schema => 'ts');
 SELECT p.oid::regprocedure AS aggregate, a.aggcombinefn <> 0 AS parallel, a.aggminvtransfn <> 0 AS moving
-  FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid WHERE p.pronamespace = 'ts'::regnamespace ORDER BY 1::text;
+  FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid WHERE p.pronamespace = 'ts'::regnamespace ORDER BY p.oid::regprocedure::text;
 
 -- Three devices, 60 000 points each, one per second; values deterministic.
 CREATE TABLE points_raw AS
