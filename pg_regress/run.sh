@@ -5,6 +5,9 @@ source "$(dirname "$0")/../scripts/common.sh"
 cd "$ROOT/pg_regress"
 out="${PLWASM_REGRESS_OUT:-/var/tmp/plwasm/regress}"
 rm -rf "$out"; mkdir -p "$out"; chown postgres:postgres "$out"
+started_at() { "$PG_BIN/psql" -XAtq -d postgres -c 'SELECT pg_postmaster_start_time()'; }
+before=$(started_at)
+log_lines_before=$(wc -l < "$PLWASM_PGDATA/server.log")
 set +e
 as_postgres "$PGX_DIR/src/test/regress/pg_regress" \
     --inputdir="$ROOT/pg_regress" --outputdir="$out" \
@@ -17,5 +20,13 @@ if [ "$status" -ne 0 ] && [ -f "$out/regression.diffs" ]; then
 fi
 passed=$(grep -cE '^(ok|test|     ) .* (\.\.\. ok|ok +[0-9]+ ms)' "$out/summary.txt" || true)
 failed=$(grep -cE 'FAILED|failed \(ignored\)' "$out/summary.txt" || true)
+# A backend that crashed makes the postmaster restart every session; pg_regress only notices
+# if a test happened to be connected. The server's own log and start time tell for sure.
+crashes=$(tail -n +"$((log_lines_before + 1))" "$PLWASM_PGDATA/server.log" | grep -cE 'terminated by signal|terminated by exception|exited with exit code ([2-9]|[1-9][0-9]+)|reinitializing' || true)
+if [ "$crashes" -ne 0 ] || [ "$(started_at)" != "$before" ]; then
+    echo "pg_regress: the server crashed or restarted during the run:" >&2
+    tail -n +"$((log_lines_before + 1))" "$PLWASM_PGDATA/server.log" | grep -E 'terminated|exited with exit code' >&2
+    failed=$((failed + 1)); status=1
+fi
 echo "pg_regress: $passed passed, $failed failed"
 exit "$status"

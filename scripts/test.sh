@@ -6,10 +6,19 @@ cd "$ROOT"
 
 "$ROOT/scripts/setup.sh"
 
+log "cargo fmt --check, cargo clippy -D warnings"
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets -- -D warnings
+
 log "cargo test (plwasm-core, plwasm-load)"
-cargo test --release -p plwasm-core -p plwasm-load 2>&1 | tee /tmp/plwasm-cargo-test.log | grep -E '^(test |test result|error|warning: unused)' || true
-if ! grep -q '^test result: ok' /tmp/plwasm-cargo-test.log || grep -q '^test result: FAILED' /tmp/plwasm-cargo-test.log; then
-    echo "cargo test failed" >&2; tail -50 /tmp/plwasm-cargo-test.log >&2; exit 1
+# cargo's own exit status decides: a test binary that crashes (signal, abort) fails the run
+# even though it prints no "test result" line.
+set +e
+cargo test --release -p plwasm-core -p plwasm-load 2>&1 | tee /tmp/plwasm-cargo-test.log | grep -E '^(test |test result|error)'
+cargo_status=${PIPESTATUS[0]}
+set -e
+if [ "$cargo_status" -ne 0 ]; then
+    echo "cargo test failed (exit status $cargo_status)" >&2; tail -50 /tmp/plwasm-cargo-test.log >&2; exit 1
 fi
 
 log "cargo test (guest-side libraries: downsample, timeseries)"

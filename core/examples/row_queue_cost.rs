@@ -19,7 +19,9 @@ fn main() {
     let engine = new_engine(&EngineSettings::default()).unwrap();
     let module = Module::new(&engine, WSUM).unwrap();
     let limits = CallLimits { fuel: u64::MAX / 4, max_memory: 64 << 20 };
-    let mut instance = AggregateInstance::instantiate(&engine, &module, "wsum", limits, &InstanceHost::standalone(512 * 1024)).unwrap();
+    let mut instance =
+        AggregateInstance::instantiate(&engine, &module, "wsum", limits, &InstanceHost::standalone(512 * 1024))
+            .unwrap();
     let handle = instance.new_state(limits).unwrap();
     let plan = [SlotConversion::Same];
     let rows = 20_000_000u64;

@@ -111,7 +111,12 @@ impl SupportRole {
         let rest = args.get(1..).unwrap_or_default();
         let described = || {
             let args: Vec<&str> = args.iter().map(|t| t.sql_name()).collect();
-            format!("({}) RETURNS {}{}", args.join(", "), signature.ret.sql_name(), if signature.strict { " STRICT" } else { "" })
+            format!(
+                "({}) RETURNS {}{}",
+                args.join(", "),
+                signature.ret.sql_name(),
+                if signature.strict { " STRICT" } else { "" }
+            )
         };
         let needs = |expected: String| {
             bad(format!("The {} support function must be {expected}; this one is {}.", self.suffix(), described()))
@@ -303,7 +308,10 @@ impl AggregateInstance {
     pub fn queue_bytes(&mut self, bytes: &[u8]) -> Result<u64> {
         let offset = self.payload.len();
         if bytes.len() as u64 > u32::MAX as u64 || (offset + bytes.len()) as u64 > u32::MAX as u64 {
-            return Err(PlWasmError::ArgumentsTooLarge { bytes: (offset + bytes.len()) as u64, limit: u32::MAX as u64 });
+            return Err(PlWasmError::ArgumentsTooLarge {
+                bytes: (offset + bytes.len()) as u64,
+                limit: u32::MAX as u64,
+            });
         }
         self.payload.extend_from_slice(bytes);
         // Keep the next value 8-aligned.
@@ -455,12 +463,11 @@ impl AggregateInstance {
         self.flush(limits)?;
         let func = self.exports.serialize.as_ref().ok_or_else(|| unsupported("serialize"))?;
         let signature = SqlSignature { args: vec![SqlType::Int4], ret: SqlType::Bytea, strict: false, set_of: None };
-        let value = self.sandbox.call_frame_with(func, &signature, &[Value::Fixed(handle as u64)], limits, |v| {
-            match v {
+        let value =
+            self.sandbox.call_frame_with(func, &signature, &[Value::Fixed(handle as u64)], limits, |v| match v {
                 Value::Bytes(bytes) => Ok(finish(bytes)),
                 _ => Err(PlWasmError::AbiViolation { what: "The serialize export returned NULL".into() }),
-            }
-        })?;
+            })?;
         value
     }
 
@@ -469,10 +476,11 @@ impl AggregateInstance {
         self.flush(limits)?;
         let func = self.exports.deserialize.as_ref().ok_or_else(|| unsupported("deserialize"))?;
         let signature = SqlSignature { args: vec![SqlType::Bytea], ret: SqlType::Int4, strict: false, set_of: None };
-        let handle = self.sandbox.call_frame_with(func, &signature, &[Value::Bytes(bytes)], limits, |v| match v {
-            Value::Fixed(bits) => Ok(bits as u32),
-            _ => Err(PlWasmError::AbiViolation { what: "The deserialize export returned no handle".into() }),
-        })??;
+        let handle =
+            self.sandbox.call_frame_with(func, &signature, &[Value::Bytes(bytes)], limits, |v| match v {
+                Value::Fixed(bits) => Ok(bits as u32),
+                _ => Err(PlWasmError::AbiViolation { what: "The deserialize export returned no handle".into() }),
+            })??;
         if handle == 0 {
             return Err(PlWasmError::AbiViolation { what: "The deserialize export returned handle 0".into() });
         }

@@ -160,7 +160,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    const ADD_ONE: &str = r#"(module (func (export "add_one") (param i64) (result i64) local.get 0 i64.const 1 i64.add))"#;
+    const ADD_ONE: &str =
+        r#"(module (func (export "add_one") (param i64) (result i64) local.get 0 i64.const 1 i64.add))"#;
 
     fn scratch_dir(test: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("plwasm-code-cache-{test}-{}", std::process::id()));

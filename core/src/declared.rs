@@ -267,7 +267,10 @@ fn parse_line(line: &str) -> std::result::Result<DeclaredFunction, String> {
 }
 
 /// A result field: `type`, `setof type` or `table(name type, ...)`.
-fn result(field: &str) -> std::result::Result<(SqlType, Option<Vec<(String, SqlType)>>), String> {
+/// A declared result: its type, and for a set its named columns.
+type DeclaredResult = (SqlType, Option<Vec<(String, SqlType)>>);
+
+fn result(field: &str) -> std::result::Result<DeclaredResult, String> {
     let field = field.trim();
     let lower = field.to_ascii_lowercase();
     let value_type = |name: &str| match sql_type(name)? {

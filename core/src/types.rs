@@ -461,7 +461,8 @@ mod tests {
 
     #[test]
     fn abi0_refuses_variable_length_types() {
-        let sig = SqlSignature { args: vec![SqlType::Int4, SqlType::Text], ret: SqlType::Int4, strict: true, set_of: None };
+        let sig =
+            SqlSignature { args: vec![SqlType::Int4, SqlType::Text], ret: SqlType::Int4, strict: true, set_of: None };
         assert_eq!(sig.first_non_numeric(), Some(("Argument 2".to_string(), SqlType::Text)));
         assert_eq!(SqlType::Bytea.passing(), Passing::Bytes { utf8: false });
         assert_eq!(SqlType::Float4Array.passing(), Passing::Array(WasmType::F32));
@@ -469,7 +470,8 @@ mod tests {
 
     #[test]
     fn signatures_describe_themselves() {
-        let sig = SqlSignature { args: vec![SqlType::Int8, SqlType::Float4], ret: SqlType::Bool, strict: true, set_of: None };
+        let sig =
+            SqlSignature { args: vec![SqlType::Int8, SqlType::Float4], ret: SqlType::Bool, strict: true, set_of: None };
         assert_eq!(sig.describe("f"), "f(bigint, real) returns boolean");
         assert_eq!(describe_wasm_signature(&sig.wasm_params(), &sig.wasm_results()), "(i64, f32) -> i32");
         let void = SqlSignature { args: vec![], ret: SqlType::Void, strict: true, set_of: None };

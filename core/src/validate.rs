@@ -65,7 +65,10 @@ pub fn check_compile_bounds(wasm: &[u8]) -> Result<()> {
         match payload {
             Ok(wasmparser::Payload::FunctionSection(functions)) if functions.count() > MAX_FUNCTIONS => {
                 return Err(PlWasmError::CompileLimit {
-                    what: format!("It defines {} functions; plwasm compiles at most {MAX_FUNCTIONS}.", functions.count()),
+                    what: format!(
+                        "It defines {} functions; plwasm compiles at most {MAX_FUNCTIONS}.",
+                        functions.count()
+                    ),
                 });
             }
             Ok(wasmparser::Payload::CodeSectionEntry(body)) if body.range().len() > MAX_FUNCTION_BODY => {
@@ -351,7 +354,8 @@ mod tests {
     #[test]
     fn abi1_modules_take_a_frame_and_may_import_plwasm_functions() {
         let m = module(FRAME_MODULE);
-        let sig = SqlSignature { args: vec![SqlType::Text, SqlType::Int4], ret: SqlType::Text, strict: false, set_of: None };
+        let sig =
+            SqlSignature { args: vec![SqlType::Text, SqlType::Int4], ret: SqlType::Text, strict: false, set_of: None };
         assert_eq!(check_module(&m, "f", "f", &sig, None), Ok(1));
         assert!(matches!(
             check_module(&m, "plwasm_alloc", "f", &sig, None),

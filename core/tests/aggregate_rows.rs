@@ -32,7 +32,7 @@ fn sum_of(instance: &mut AggregateInstance, handle: u32) -> f64 {
 
 /// Row `i`: value i/4, NULL every seventh row.
 fn row(i: usize) -> (u64, bool) {
-    ((i as f64 / 4.0).to_bits(), i % 7 == 0)
+    ((i as f64 / 4.0).to_bits(), i.is_multiple_of(7))
 }
 
 #[test]

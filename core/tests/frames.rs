@@ -79,7 +79,8 @@ fn guest(engine: &Engine, export: &str, signature: &SqlSignature, limits: CallLi
     let body = format!("@export {export}\n{GUEST}");
     let prepared = prepare_inline_function(engine, &body, "f", signature, 16 * MB, Some(limits.max_memory)).unwrap();
     assert_eq!(prepared.abi, 1);
-    Sandbox::instantiate(engine, &prepared.module, &prepared.export, 1, limits, &InstanceHost::standalone(512 * 1024)).unwrap()
+    Sandbox::instantiate(engine, &prepared.module, &prepared.export, 1, limits, &InstanceHost::standalone(512 * 1024))
+        .unwrap()
 }
 
 /// Calls and copies the result out (as the extension does).

@@ -13,7 +13,6 @@ use plwasm_core::{prepare_inline_function, wasmtime::Engine};
 const MB: usize = 1024 * 1024;
 const LIMITS: CallLimits = CallLimits { fuel: 10_000_000, max_memory: 64 * MB };
 
-
 fn engine() -> Engine {
     new_engine(&EngineSettings::default()).unwrap()
 }
@@ -31,7 +30,14 @@ fn sandbox(
     limits: CallLimits,
 ) -> Result<Sandbox, PlWasmError> {
     let prepared = prepare_inline_function(engine, wat, name, signature, 16 * MB, Some(limits.max_memory))?;
-    Sandbox::instantiate(engine, &prepared.module, &prepared.export, prepared.abi, limits, &InstanceHost::standalone(512 * 1024))
+    Sandbox::instantiate(
+        engine,
+        &prepared.module,
+        &prepared.export,
+        prepared.abi,
+        limits,
+        &InstanceHost::standalone(512 * 1024),
+    )
 }
 
 const ADD_ONE: &str = r#"(module (func (export "add_one") (param i64) (result i64) local.get 0 i64.const 1 i64.add))"#;
@@ -117,7 +123,9 @@ fn initial_memory_over_a_lowered_cap_fails_instantiation() {
     let s = sig(&[], SqlType::Int4);
     let prepared = prepare_inline_function(&engine, wat, "f", &s, 16 * MB, None).unwrap();
     let tight = CallLimits { fuel: 1000, max_memory: MB };
-    let err = Sandbox::instantiate(&engine, &prepared.module, "f", 0, tight, &InstanceHost::standalone(512 * 1024)).err().unwrap();
+    let err = Sandbox::instantiate(&engine, &prepared.module, "f", 0, tight, &InstanceHost::standalone(512 * 1024))
+        .err()
+        .unwrap();
     assert_eq!(err, PlWasmError::MemoryLimit { requested: 20 * 65536, limit: MB as u64 });
 }
 
@@ -215,8 +223,15 @@ fn epoch_ticks_stop_an_unmetered_loop_when_asked() {
     let s = sig(&[], SqlType::Int4);
     let limits = CallLimits { fuel: 0, max_memory: MB };
     let prepared = prepare_inline_function(&engine, wat, "spin", &s, 16 * MB, Some(MB)).unwrap();
-    let mut sb =
-        Sandbox::instantiate(&engine, &prepared.module, "spin", 0, limits, &InstanceHost { interrupt: stop_requested, ..InstanceHost::standalone(512 * 1024) }).unwrap();
+    let mut sb = Sandbox::instantiate(
+        &engine,
+        &prepared.module,
+        "spin",
+        0,
+        limits,
+        &InstanceHost { interrupt: stop_requested, ..InstanceHost::standalone(512 * 1024) },
+    )
+    .unwrap();
 
     let ticker_engine = engine.clone();
     let ticker = std::thread::spawn(move || {

@@ -84,7 +84,13 @@ fn instance_for(entry: &FunctionEntry) -> Result<Rc<SharedInstance>, PlWasmError
     }
     let backend = cache::engine();
     backend.prepare_instantiation()?;
-    let inner = AggregateInstance::instantiate(&backend.engine, &entry.module, &key.prefix, gucs::call_limits(), &backend.host)?;
+    let inner = AggregateInstance::instantiate(
+        &backend.engine,
+        &entry.module,
+        &key.prefix,
+        gucs::call_limits(),
+        &backend.host,
+    )?;
     let instance = Rc::new(SharedInstance { key: key.clone(), inner: RefCell::new(inner), lost: Cell::new(false) });
     INSTANCES.with(|map| {
         let mut map = map.borrow_mut();
@@ -141,7 +147,11 @@ fn adopt_state(instance: Rc<SharedInstance>, handle: u32, context: pg_sys::Memor
             magic: STATE_MAGIC,
             handle,
             instance: ManuallyDrop::new(instance),
-            callback: pg_sys::MemoryContextCallback { func: Some(release_state), arg: cell.cast(), next: std::ptr::null_mut() },
+            callback: pg_sys::MemoryContextCallback {
+                func: Some(release_state),
+                arg: cell.cast(),
+                next: std::ptr::null_mut(),
+            },
         });
         pg_sys::MemoryContextRegisterResetCallback(context, &mut (*cell).callback);
         cell
@@ -320,7 +330,7 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
                 }
                 inner.queue_row(step, cell.handle, words.len(), |i| Ok(words[i]))
             });
-            if !row_path.as_ref().is_some_and(|path| path.instance.as_ptr() == Rc::as_ptr(&cell.instance)) {
+            if row_path.as_ref().is_none_or(|path| path.instance.as_ptr() != Rc::as_ptr(&cell.instance)) {
                 *row_path = RowPath::new(entry, &cell.instance);
             }
             Datum::from(cell as *const StateCell)
@@ -377,7 +387,9 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
             let cell = unsafe { checked_state(entry, args[0].value) };
             // SAFETY: the closure runs after wasm returned; it copies the bytes out.
             let bytes = with_instance(&cell.instance, name, |inner| {
-                inner.serialize(cell.handle, limits, |bytes| unsafe { marshal::result(SqlType::Bytea, Value::Bytes(bytes)) })
+                inner.serialize(cell.handle, limits, |bytes| unsafe {
+                    marshal::result(SqlType::Bytea, Value::Bytes(bytes))
+                })
             });
             match bytes.or_raise(name) {
                 Some(datum) => datum,

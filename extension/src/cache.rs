@@ -24,15 +24,15 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pgrx::pg_sys::{self, Oid};
+use plwasm_core::aggregate::SupportRole;
 use plwasm_core::engine::{effective_wasm_stack, new_engine, EngineSettings};
 use plwasm_core::error::PlWasmError;
 use plwasm_core::limits::SessionBudget;
 use plwasm_core::sandbox::{InstanceHost, Sandbox};
-use plwasm_core::aggregate::SupportRole;
 use plwasm_core::types::{SqlSignature, SqlType};
 use plwasm_core::wasmtime::{Engine, Module};
 
-use plwasm_core::body::{parse_body, Body};
+use plwasm_core::body::Body;
 
 use crate::catalog::ProcInfo;
 use crate::{code_cache, gucs, interrupt, modules};
@@ -147,7 +147,8 @@ fn evict_idle(bytes: usize) {
         Err(_) => Vec::new(),
     });
     idle.sort_by_key(|entry| entry.last_used.get());
-    let Some(budget) = BACKEND.with(|b| b.try_borrow().ok().and_then(|b| b.as_ref().map(|b| b.engine.host.budget.clone())))
+    let Some(budget) =
+        BACKEND.with(|b| b.try_borrow().ok().and_then(|b| b.as_ref().map(|b| b.engine.host.budget.clone())))
     else {
         return;
     };
@@ -338,7 +339,7 @@ pub fn prepare(
         Lookup::Validate { .. } => Some(gucs::call_limits().max_memory),
         Lookup::Call => None,
     };
-    let (prepared, stored) = match parse_body(&proc.source, gucs::max_module_size())? {
+    let (prepared, stored) = match crate::compile::parse_body(&proc.source, gucs::max_module_size())? {
         Body::Inline(body) => {
             let module = compiled(&body.wasm, body.hash)?;
             let prepared = plwasm_core::prepare_function(
@@ -462,4 +463,11 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn on_proc_invalidation(_arg: pg_sys::Datum, _cache_id: i32, hash: u32) {
     invalidate(hash);
+}
+
+/// `plwasm.session_memory()`: bytes of linear memory (and tables) the wasm instances of this
+/// session hold now; at most `plwasm.max_session_memory`.
+#[pgrx::pg_extern(volatile, parallel_safe)]
+fn session_memory() -> i64 {
+    BACKEND.with(|b| b.borrow().as_ref().map(|b| b.engine.host.budget.used() as i64).unwrap_or(0))
 }

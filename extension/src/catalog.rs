@@ -151,7 +151,12 @@ fn name_text(name: &pg_sys::NameData) -> String {
     unsafe { CStr::from_ptr(name.data.as_ptr()) }.to_string_lossy().into_owned()
 }
 
-fn resolve_signature(arg_oids: &[Oid], ret_oid: Oid, strict: bool, returns_set: bool) -> Result<SqlSignature, PlWasmError> {
+fn resolve_signature(
+    arg_oids: &[Oid],
+    ret_oid: Oid,
+    strict: bool,
+    returns_set: bool,
+) -> Result<SqlSignature, PlWasmError> {
     let mut args = Vec::with_capacity(arg_oids.len());
     for (i, oid) in arg_oids.iter().enumerate() {
         match sql_type(*oid) {
@@ -168,34 +173,36 @@ fn resolve_signature(arg_oids: &[Oid], ret_oid: Oid, strict: bool, returns_set: 
     let ret = if returns_set {
         SqlType::Void
     } else {
-        sql_type(ret_oid)
-            .ok_or_else(|| PlWasmError::UnsupportedType { position: "The result".into(), type_name: type_name(ret_oid) })?
+        sql_type(ret_oid).ok_or_else(|| PlWasmError::UnsupportedType {
+            position: "The result".into(),
+            type_name: type_name(ret_oid),
+        })?
     };
     Ok(SqlSignature { args, ret, strict, set_of: None })
 }
 
 /// The SQL types plwasm passes and their type oids.
 const TYPES: [(Oid, SqlType); 19] = [
-        (pg_sys::INTERNALOID, SqlType::Internal),
-        (pg_sys::BOOLOID, SqlType::Bool),
-        (pg_sys::INT2OID, SqlType::Int2),
-        (pg_sys::INT4OID, SqlType::Int4),
-        (pg_sys::INT8OID, SqlType::Int8),
-        (pg_sys::FLOAT4OID, SqlType::Float4),
-        (pg_sys::FLOAT8OID, SqlType::Float8),
-        (pg_sys::DATEOID, SqlType::Date),
-        (pg_sys::TIMESTAMPOID, SqlType::Timestamp),
-        (pg_sys::TIMESTAMPTZOID, SqlType::TimestampTz),
-        (pg_sys::VOIDOID, SqlType::Void),
-        (pg_sys::TEXTOID, SqlType::Text),
-        (pg_sys::VARCHAROID, SqlType::Varchar),
-        (pg_sys::BYTEAOID, SqlType::Bytea),
-        (pg_sys::JSONBOID, SqlType::Jsonb),
-        (pg_sys::INT4ARRAYOID, SqlType::Int4Array),
-        (pg_sys::INT8ARRAYOID, SqlType::Int8Array),
-        (pg_sys::FLOAT4ARRAYOID, SqlType::Float4Array),
-        (pg_sys::FLOAT8ARRAYOID, SqlType::Float8Array),
-    ];
+    (pg_sys::INTERNALOID, SqlType::Internal),
+    (pg_sys::BOOLOID, SqlType::Bool),
+    (pg_sys::INT2OID, SqlType::Int2),
+    (pg_sys::INT4OID, SqlType::Int4),
+    (pg_sys::INT8OID, SqlType::Int8),
+    (pg_sys::FLOAT4OID, SqlType::Float4),
+    (pg_sys::FLOAT8OID, SqlType::Float8),
+    (pg_sys::DATEOID, SqlType::Date),
+    (pg_sys::TIMESTAMPOID, SqlType::Timestamp),
+    (pg_sys::TIMESTAMPTZOID, SqlType::TimestampTz),
+    (pg_sys::VOIDOID, SqlType::Void),
+    (pg_sys::TEXTOID, SqlType::Text),
+    (pg_sys::VARCHAROID, SqlType::Varchar),
+    (pg_sys::BYTEAOID, SqlType::Bytea),
+    (pg_sys::JSONBOID, SqlType::Jsonb),
+    (pg_sys::INT4ARRAYOID, SqlType::Int4Array),
+    (pg_sys::INT8ARRAYOID, SqlType::Int8Array),
+    (pg_sys::FLOAT4ARRAYOID, SqlType::Float4Array),
+    (pg_sys::FLOAT8ARRAYOID, SqlType::Float8Array),
+];
 
 fn sql_type(oid: Oid) -> Option<SqlType> {
     TYPES.iter().find(|(type_oid, _)| *type_oid == oid).map(|(_, ty)| *ty)

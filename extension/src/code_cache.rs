@@ -85,7 +85,11 @@ pub fn store(engine: &Engine, wasm: &[u8], module: &Module) {
 fn clear_code_cache() -> i64 {
     // SAFETY: superuser() only reads the current user's catalog row.
     if !unsafe { pgrx::pg_sys::superuser() } {
-        pgrx::ereport!(ERROR, PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, "must be superuser to clear the plwasm code cache");
+        pgrx::ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            "must be superuser to clear the plwasm code cache"
+        );
     }
     match code_cache::clear(Path::new(DIRECTORY)) {
         Ok(deleted) => deleted as i64,

@@ -1,18 +1,19 @@
-//! Compiling modules so that cancel, `statement_timeout` and `pg_terminate_backend()` stop a
-//! long compile within a tick, like a long call.
+//! Decoding and compiling modules so that cancel, `statement_timeout` and
+//! `pg_terminate_backend()` stop them within a tick, like a long call.
 //!
-//! Cranelift cannot look at PostgreSQL's interrupt flags, so a module of [`HELPER_FROM`]
-//! bytes or more compiles on a helper thread (all signals blocked, no PostgreSQL calls)
-//! while the backend waits in steps of [`POLL`] and checks its flags. On an interrupt the
-//! backend stops waiting and raises PostgreSQL's own error; the abandoned helper finishes on
-//! its own and its result is dropped. At most one helper runs per backend, so repeated
-//! cancels cannot pile up compile threads. Smaller modules compile in well under a tick and
-//! stay on the main thread.
+//! Neither the WebAssembly text parser nor Cranelift can look at PostgreSQL's interrupt
+//! flags, so a body or module of [`HELPER_FROM`] bytes or more is decoded or compiled on a
+//! helper thread (all signals blocked, no PostgreSQL calls) while the backend waits in steps
+//! of [`POLL`] and checks its flags. On an interrupt the backend stops waiting and raises
+//! PostgreSQL's own error; the abandoned helper finishes on its own and its result is
+//! dropped. At most one helper runs per backend, so repeated cancels cannot pile up threads.
+//! Smaller inputs take well under a tick and stay on the main thread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use plwasm_core::body::Body;
 use plwasm_core::error::PlWasmError;
 use plwasm_core::wasmtime::{Engine, Module};
 
@@ -35,20 +36,45 @@ pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Module, PlWasmError> {
     if wasm.len() < HELPER_FROM {
         return plwasm_core::validate::compile(engine, wasm);
     }
+    let copy = owned_copy(wasm, "a copy of the module to compile")?;
+    let engine = engine.clone();
+    on_helper(move || plwasm_core::validate::compile(&engine, &copy))
+}
+
+/// Decodes a function body (WebAssembly text, hex or base64) into a module binary,
+/// stoppable by interrupts.
+pub fn parse_body(source: &str, max_module_size: usize) -> Result<Body, PlWasmError> {
+    if source.len() < HELPER_FROM {
+        return plwasm_core::body::parse_body(source, max_module_size);
+    }
+    let copy = owned_copy(source.as_bytes(), "a copy of the function body to decode")?;
+    on_helper(move || {
+        let text = std::str::from_utf8(&copy).map_err(|_| PlWasmError::UnrecognizedBody)?;
+        plwasm_core::body::parse_body(text, max_module_size)
+    })
+}
+
+/// `bytes` copied for the helper, with a checked allocation.
+fn owned_copy(bytes: &[u8], what: &'static str) -> Result<Vec<u8>, PlWasmError> {
+    let mut copy = Vec::new();
+    copy.try_reserve_exact(bytes.len()).map_err(|_| PlWasmError::OutOfMemory { bytes: bytes.len() as u64, what })?;
+    copy.extend_from_slice(bytes);
+    Ok(copy)
+}
+
+/// Runs `work` on the helper thread while the backend waits, interruptibly.
+fn on_helper<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, PlWasmError> + Send + 'static,
+) -> Result<T, PlWasmError> {
     while HELPERS.load(Ordering::Acquire) > 0 {
         wait_a_tick()?;
     }
-    let mut copy = Vec::new();
-    copy.try_reserve_exact(wasm.len())
-        .map_err(|_| PlWasmError::OutOfMemory { bytes: wasm.len() as u64, what: "a copy of the module to compile" })?;
-    copy.extend_from_slice(wasm);
-    let engine = engine.clone();
     let (sender, receiver) = mpsc::sync_channel(1);
     HELPERS.fetch_add(1, Ordering::AcqRel);
     let spawned = spawn_with_signals_blocked("plwasm-compile", HELPER_STACK, move || {
-        let compiled = plwasm_core::validate::compile(&engine, &copy);
+        let done = work();
         // The backend may have stopped waiting; then the result is simply dropped.
-        let _ = sender.send(compiled);
+        let _ = sender.send(done);
         HELPERS.fetch_sub(1, Ordering::AcqRel);
     });
     if let Err(err) = spawned {
@@ -57,7 +83,7 @@ pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Module, PlWasmError> {
     }
     loop {
         match receiver.recv_timeout(POLL) {
-            Ok(compiled) => return compiled,
+            Ok(done) => return done,
             Err(mpsc::RecvTimeoutError::Timeout) if interrupt_requested() => return Err(PlWasmError::Interrupted),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {

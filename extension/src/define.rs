@@ -94,7 +94,10 @@ fn create_aggregate_by_oid(
         match &identity {
             None => identity = Some((entry.module_hash, prefix)),
             Some((hash, first)) if *hash == entry.module_hash && *first == prefix => {}
-            Some(_) => refuse(name, format!("{signature} belongs to another module or aggregate than the accumulate function.")),
+            Some(_) => refuse(
+                name,
+                format!("{signature} belongs to another module or aggregate than the accumulate function."),
+            ),
         }
         match role {
             SupportRole::Accumulate => {
@@ -150,7 +153,11 @@ fn create_aggregate_by_oid(
             );
         }
         if found.kind != b'a' {
-            pgrx::ereport!(ERROR, PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE, format!("{signature} is not an aggregate"));
+            pgrx::ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+                format!("{signature} is not an aggregate")
+            );
         }
     }
 
@@ -184,7 +191,10 @@ fn create_aggregate_by_oid(
         Some(found) if found.oid == made.oid && pinned::has_privs_of_role(user, made.owner) => {}
         Some(_) => refuse(name, format!("{signature} changed while it was being replaced.")),
         None => {
-            as_superuser(&format!("ALTER AGGREGATE {signature} OWNER TO {}", quote_identifier(&pinned::role_name(user))));
+            as_superuser(&format!(
+                "ALTER AGGREGATE {signature} OWNER TO {}",
+                quote_identifier(&pinned::role_name(user))
+            ));
             let owner = find_routine(namespace, &aggregate, &arg_types).map(|r| r.owner);
             if owner != Some(user) {
                 refuse(name, format!("{signature} could not be given to its creator."));

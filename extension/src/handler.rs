@@ -263,7 +263,9 @@ unsafe fn invoke_frame(entry: &FunctionEntry, fcinfo: FunctionCallInfo) -> Datum
     let result = with_live_sandbox(entry, |sandbox| {
         sandbox
             // SAFETY: the closure runs after wasm has returned, inside this guarded call.
-            .call_frame(&entry.signature, &values, gucs::call_limits(), |result| unsafe { marshal::result(ret, result) })
+            .call_frame(&entry.signature, &values, gucs::call_limits(), |result| unsafe {
+                marshal::result(ret, result)
+            })
             .and_then(|converted| converted)
     });
     match result {

@@ -108,8 +108,8 @@ pub fn fetch(name: &str, with_bytes: bool, role: pg_sys::Oid) -> Result<Option<S
                 (datum, false) => pg_sys::Oid::from(datum.value() as u32),
                 _ => pg_sys::InvalidOid,
             };
-            let usable = superuser
-                || matches!(column(3), (datum, false) if bool::from_datum(datum, false).unwrap_or(false));
+            let usable =
+                superuser || matches!(column(3), (datum, false) if bool::from_datum(datum, false).unwrap_or(false));
             let wasm = bytes_of(column(4));
             if let (oid, false) = column(5) {
                 MODULE_STORE_OID.store(oid.value() as u32, Ordering::Relaxed);
@@ -367,7 +367,7 @@ fn create_functions(
     }
     let wasm = stored.wasm.unwrap_or_default();
     let mut declared = plwasm_core::declared::declared_functions(&wasm).or_raise_module(module);
-    declared.sort_by(|a, b| a.identity().cmp(&b.identity()));
+    declared.sort_by_key(|a| a.identity());
     if declared.is_empty() {
         raise_for_module(&PlWasmError::NothingDeclared { module: module.into() }, module);
     }

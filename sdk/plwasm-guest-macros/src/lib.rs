@@ -178,7 +178,10 @@ pub fn aggregate(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-fn expand_aggregate(options: Punctuated<Meta, Token![,]>, block: syn::ItemImpl) -> syn::Result<proc_macro2::TokenStream> {
+fn expand_aggregate(
+    options: Punctuated<Meta, Token![,]>,
+    block: syn::ItemImpl,
+) -> syn::Result<proc_macro2::TokenStream> {
     let mut sql_name: Option<String> = None;
     for option in &options {
         match option {
@@ -190,7 +193,10 @@ fn expand_aggregate(options: Punctuated<Meta, Token![,]>, block: syn::ItemImpl) 
         }
     }
     let Some(sql_name) = sql_name else {
-        return Err(syn::Error::new_spanned(&block.self_ty, "give the aggregate's SQL name: #[aggregate(name = \"...\")]"));
+        return Err(syn::Error::new_spanned(
+            &block.self_ty,
+            "give the aggregate's SQL name: #[aggregate(name = \"...\")]",
+        ));
     };
     let state = &block.self_ty;
     let method = |name: &str| {
@@ -201,15 +207,18 @@ fn expand_aggregate(options: Punctuated<Meta, Token![,]>, block: syn::ItemImpl) 
     };
     let accumulate = method("accumulate")
         .ok_or_else(|| syn::Error::new_spanned(state, "an aggregate needs fn accumulate(&mut self, ...)"))?;
-    let finalize =
-        method("finalize").ok_or_else(|| syn::Error::new_spanned(state, "an aggregate needs fn finalize(&self) -> T"))?;
+    let finalize = method("finalize")
+        .ok_or_else(|| syn::Error::new_spanned(state, "an aggregate needs fn finalize(&self) -> T"))?;
     let merge = method("merge");
     let serialize = method("serialize");
     let deserialize = method("deserialize");
     let retract = method("retract");
     let parallel = merge.is_some();
     if parallel && (serialize.is_none() || deserialize.is_none()) {
-        return Err(syn::Error::new_spanned(state, "merge needs serialize(&self) -> Vec<u8> and deserialize(&[u8]) -> Self"));
+        return Err(syn::Error::new_spanned(
+            state,
+            "merge needs serialize(&self) -> Vec<u8> and deserialize(&[u8]) -> Self",
+        ));
     }
 
     let mut sql_args = Vec::new();

@@ -98,7 +98,10 @@ impl Lttb {
             return Ok(Vec::new());
         }
         if self.n < 3 {
-            return Err(Error::invalid_parameter(format!("lttb needs n >= 3 (the first, the last and one bucket), not {}", self.n)));
+            return Err(Error::invalid_parameter(format!(
+                "lttb needs n >= 3 (the first, the last and one bucket), not {}",
+                self.n
+            )));
         }
         let mut sorted = self.points.clone();
         sorted.sort_by_key(|p| p.0);
@@ -180,7 +183,9 @@ impl M4 {
             }
             *self = M4 { width, t_start, t_end, columns: vec![None; width as usize] };
         } else if (width, t_start, t_end) != (self.width, self.t_start, self.t_end) {
-            return Err(Error::invalid_parameter("m4's width, t_start and t_end must be the same for every row of a group"));
+            return Err(Error::invalid_parameter(
+                "m4's width, t_start and t_end must be the same for every row of a group",
+            ));
         }
         Ok(())
     }
@@ -660,7 +665,11 @@ mod tests {
         let (mut a, mut b, mut all) = (Stats::default(), Stats::default(), Stats::default());
         for i in 0..1000 {
             let x = (i as f64 * 0.37).sin() * 100.0;
-            if i % 3 == 0 { a.add(x) } else { b.add(x) }
+            if i % 3 == 0 {
+                a.add(x)
+            } else {
+                b.add(x)
+            }
             all.add(x);
         }
         a.combine(&b);
