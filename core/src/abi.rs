@@ -182,20 +182,28 @@ pub fn read_result(memory: &[u8], slot: usize, ret: SqlType) -> Result<Value<'_>
     }
 }
 
-/// Reads the rows a set-returning function put in its result slot: `len` rows at guest
-/// address `value`, each `columns.len()` slots read like a result of that column's type.
-/// A NULL result slot means no rows.
-pub fn read_rows<'m>(memory: &'m [u8], slot: usize, columns: &[SqlType]) -> Result<Vec<Vec<Value<'m>>>> {
+/// The rows a set-returning call left in guest memory: `count` rows of one slot per column,
+/// starting at `address`, checked to lie inside the memory. Rows are read one at a time
+/// ([`RowSet::row`]), so the host never holds more than one row's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowSet {
+    pub count: usize,
+    address: usize,
+    row_bytes: usize,
+}
+
+/// Reads the result slot of a set-returning call (see [`RowSet`]); a NULL result is no rows.
+pub fn row_set(memory: &[u8], slot: usize, columns: &[SqlType]) -> Result<RowSet> {
     let Some(raw) = slot.checked_add(SLOT_SIZE).and_then(|end| memory.get(slot..end)) else {
         return Err(PlWasmError::Internal { message: "result slot outside guest memory".into() });
     };
     let flags = u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes"));
     let count = u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")) as u64;
     let address = u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
-    if flags & FLAG_NULL != 0 || count == 0 {
-        return Ok(Vec::new());
-    }
     let row_bytes = (SLOT_SIZE * columns.len()) as u64;
+    if flags & FLAG_NULL != 0 || count == 0 {
+        return Ok(RowSet { count: 0, address: 0, row_bytes: row_bytes as usize });
+    }
     let end = count.checked_mul(row_bytes).and_then(|bytes| address.checked_add(bytes));
     if end.is_none_or(|end| end > memory.len() as u64) {
         return Err(PlWasmError::AbiViolation {
@@ -205,12 +213,25 @@ pub fn read_rows<'m>(memory: &'m [u8], slot: usize, columns: &[SqlType]) -> Resu
             ),
         });
     }
-    (0..count as usize)
-        .map(|row| {
-            let start = address as usize + row * row_bytes as usize;
-            columns.iter().enumerate().map(|(col, ty)| read_result(memory, start + SLOT_SIZE * col, *ty)).collect()
-        })
-        .collect()
+    Ok(RowSet { count: count as usize, address: address as usize, row_bytes: row_bytes as usize })
+}
+
+impl RowSet {
+    /// Row `index` (below `count`), each value checked like a single result.
+    pub fn row<'m>(&self, memory: &'m [u8], index: usize, columns: &[SqlType]) -> Result<Vec<Value<'m>>> {
+        let start = self.address + index * self.row_bytes;
+        columns.iter().enumerate().map(|(col, ty)| read_result(memory, start + SLOT_SIZE * col, *ty)).collect()
+    }
+}
+
+impl Value<'_> {
+    /// The bytes a value takes in guest memory beyond its slot (0 for fixed-width and NULL).
+    pub fn payload_len(&self) -> usize {
+        match self {
+            Value::Null | Value::Fixed(_) => 0,
+            Value::Bytes(bytes) | Value::Array { bytes, .. } => bytes.len(),
+        }
+    }
 }
 
 /// `count` items of `size` bytes at guest address `addr`, checked against the value cap and
@@ -319,15 +340,18 @@ mod tests {
         write_slot(&mut memory, 96, 0, 0, 8);
         write_slot(&mut memory, 112, FLAG_NULL, 0, 0);
         memory[200..205].copy_from_slice(b"hello");
-        let rows = read_rows(&memory, 0, &[SqlType::Int8, SqlType::Text]).unwrap();
+        let columns = [SqlType::Int8, SqlType::Text];
+        let set = row_set(&memory, 0, &columns).unwrap();
+        let rows: Vec<_> = (0..set.count).map(|i| set.row(&memory, i, &columns).unwrap()).collect();
         assert_eq!(rows, vec![vec![Value::Fixed(7), Value::Bytes(b"hello")], vec![Value::Fixed(8), Value::Null]]);
+        assert_eq!(rows[0][1].payload_len(), 5);
         // A NULL result is no rows; rows past the end of memory are refused.
         write_slot(&mut memory, 0, FLAG_NULL, 2, 64);
-        assert!(read_rows(&memory, 0, &[SqlType::Int8]).unwrap().is_empty());
+        assert_eq!(row_set(&memory, 0, &[SqlType::Int8]).unwrap().count, 0);
         write_slot(&mut memory, 0, 0, 13, 64);
-        assert!(matches!(read_rows(&memory, 0, &[SqlType::Int8]), Err(PlWasmError::AbiViolation { .. })));
+        assert!(matches!(row_set(&memory, 0, &[SqlType::Int8]), Err(PlWasmError::AbiViolation { .. })));
         write_slot(&mut memory, 0, 0, u32::MAX, u64::MAX - 8);
-        assert!(matches!(read_rows(&memory, 0, &[SqlType::Int8]), Err(PlWasmError::AbiViolation { .. })));
+        assert!(matches!(row_set(&memory, 0, &[SqlType::Int8]), Err(PlWasmError::AbiViolation { .. })));
     }
 
     #[test]

@@ -248,6 +248,8 @@ pub struct AggregateInstance {
     to_free: Vec<u32>,
     sandbox: Sandbox,
     exports: AggregateExports,
+    /// The aggregate's export prefix, to name the step a batch failed in.
+    prefix: String,
 }
 
 impl AggregateInstance {
@@ -277,6 +279,7 @@ impl AggregateInstance {
         Ok(AggregateInstance {
             sandbox,
             exports,
+            prefix: prefix.to_string(),
             pending: vec![0; BATCH_ROWS * (1 + MAX_AGGREGATE_ARGS)],
             pending_words: 0,
             pending_rows: 0,
@@ -313,9 +316,14 @@ impl AggregateInstance {
                 limit: u32::MAX as u64,
             });
         }
+        // The value's size is the caller's (up to 1GB of text): grow the buffer fallibly.
+        let padded = bytes.len().next_multiple_of(8);
+        self.payload
+            .try_reserve(padded)
+            .map_err(|_| PlWasmError::OutOfMemory { bytes: padded as u64, what: "an aggregate's queued row" })?;
         self.payload.extend_from_slice(bytes);
         // Keep the next value 8-aligned.
-        self.payload.resize(self.payload.len().next_multiple_of(8), 0);
+        self.payload.resize(offset + padded, 0);
         if self.payload.len() >= PAYLOAD_BATCH {
             self.room = [0; 2];
         }
@@ -421,7 +429,11 @@ impl AggregateInstance {
             },
         };
         self.payload.clear();
-        outcome?;
+        let step = match self.pending_step {
+            Step::Accumulate => "accumulate",
+            Step::Retract => "retract",
+        };
+        outcome.map_err(|err| in_batch(err, format!("{}.{step}", self.prefix)))?;
         for handle in std::mem::take(&mut self.to_free) {
             self.sandbox.call_typed(&self.exports.free, handle as i32, limits)?;
         }
@@ -579,6 +591,15 @@ fn missing(prefix: &str, what: &str) -> PlWasmError {
 
 fn unsupported(what: &str) -> PlWasmError {
     PlWasmError::AggregateSupport { what: format!("The module's aggregate has no {what} export.") }
+}
+
+/// An error of a batch hand-over, which whatever support function needed the rows triggered,
+/// named after the step that failed. An interrupt stays what it is.
+fn in_batch(err: PlWasmError, export: String) -> PlWasmError {
+    match err {
+        PlWasmError::Interrupted => err,
+        err => PlWasmError::InBatch { export, error: Box::new(err) },
+    }
 }
 
 #[cfg(test)]

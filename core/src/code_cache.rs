@@ -15,7 +15,8 @@
 
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -73,16 +74,23 @@ pub enum Lookup {
 /// time, so that pruning deletes the least recently used files first.
 pub fn read(dir: &Path, name: &str) -> io::Result<Lookup> {
     let path = dir.join(name);
-    let mut bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
+    let mut bytes = Vec::new();
+    let opened = no_follow().read(true).open(&path).and_then(|mut file| {
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::other("not a regular file"));
+        }
+        file.read_to_end(&mut bytes)
+    });
+    match opened {
+        Ok(_) => {}
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Lookup::Missing),
         Err(err) => return Err(err),
-    };
+    }
     let Some(code_len) = unseal(&bytes).map(<[u8]>::len) else {
         let _ = fs::remove_file(&path);
         return Ok(Lookup::Damaged);
     };
-    if let Ok(file) = fs::File::options().append(true).open(&path) {
+    if let Ok(file) = no_follow().append(true).open(&path) {
         let _ = file.set_modified(SystemTime::now());
     }
     bytes.truncate(code_len);
@@ -97,15 +105,31 @@ pub fn write(dir: &Path, name: &str, module: &Module, max_bytes: u64) -> io::Res
     if sealed.len() as u64 > max_bytes {
         return Ok(false);
     }
-    fs::create_dir_all(dir)?;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let temporary = dir.join(format!("{name}.{}.tmp", std::process::id()));
-    let written = fs::File::create(&temporary).and_then(|mut file| file.write_all(&sealed));
-    if let Err(err) = written.and_then(|()| fs::rename(&temporary, dir.join(name))) {
+    // A temporary file left by a backend of the same pid that died is ours to replace.
+    let _ = fs::remove_file(&temporary);
+    let written = no_follow().write(true).create_new(true).mode(0o600).open(&temporary).and_then(|mut file| {
+        file.write_all(&sealed)?;
+        file.sync_all()
+    });
+    let renamed = written.and_then(|()| fs::rename(&temporary, dir.join(name)));
+    if let Err(err) = renamed {
         let _ = fs::remove_file(&temporary);
         return Err(err);
     }
+    // The rename itself is durable once the directory is synced.
+    fs::File::open(dir)?.sync_all()?;
     prune(dir, max_bytes)?;
     Ok(true)
+}
+
+/// Options that refuse to follow a symbolic link at the file itself (`O_NOFOLLOW`); with
+/// `create_new` (`O_EXCL`) a file is only ever created, never opened through a link.
+fn no_follow() -> fs::OpenOptions {
+    let mut options = fs::OpenOptions::new();
+    options.custom_flags(libc::O_NOFOLLOW);
+    options
 }
 
 /// Deletes the least recently used files of `dir` until the rest hold at most `max_bytes`.

@@ -17,7 +17,7 @@
 //! - no copy-on-write memory images: they hold a memfd per module, file descriptors that
 //!   PostgreSQL's fd accounting does not know about.
 
-use wasmtime::{Config, Engine, OptLevel, WasmFeatures};
+use wasmtime::{Config, Engine, OperatorCost, OptLevel, WasmFeatures};
 
 use crate::error::{PlWasmError, Result};
 
@@ -52,6 +52,16 @@ pub fn wasm_features() -> WasmFeatures {
         | WasmFeatures::TAIL_CALL
 }
 
+/// Fuel per operator: wasmtime's defaults (one unit per plain instruction, one per byte that
+/// `memory.copy`, `memory.fill` and `memory.init` move), plus a charge per 64 kB page of
+/// `memory.grow`, which is otherwise free. So fuel bounds bulk work too, not only the count
+/// of instructions.
+pub fn operator_cost() -> OperatorCost {
+    let mut cost = OperatorCost::new();
+    cost.variable.memory_grow_per_page = 64;
+    cost
+}
+
 /// The wasmtime configuration plwasm runs with.
 pub fn engine_config(settings: &EngineSettings) -> Config {
     let mut config = Config::new();
@@ -61,6 +71,7 @@ pub fn engine_config(settings: &EngineSettings) -> Config {
         .relaxed_simd_deterministic(true)
         .cranelift_nan_canonicalization(true)
         .consume_fuel(true)
+        .operator_cost(operator_cost())
         .epoch_interruption(true)
         .max_wasm_stack(settings.max_wasm_stack)
         .memory_init_cow(false)

@@ -245,6 +245,9 @@ pub enum PlWasmError {
     BadDeclaration { message: String },
     /// `plwasm.create_functions` on a module that declares no functions.
     NothingDeclared { module: String },
+    /// An error in an aggregate's accumulate or retract step (`export`), while rows queued
+    /// earlier were handed over because another support function needed them.
+    InBatch { export: String, error: Box<PlWasmError> },
     /// The host could not allocate `bytes` for a buffer (checked allocation, not an abort).
     OutOfMemory { bytes: u64, what: &'static str },
     /// A bug: should never reach a user.
@@ -360,6 +363,7 @@ impl PlWasmError {
             NotModuleOwner { .. } | ModulePermissionDenied { .. } => SqlState::InsufficientPrivilege,
             ModuleInUse { .. } => SqlState::DependentObjectsStillExist,
             OutOfMemory { .. } => SqlState::OutOfMemory,
+            InBatch { error, .. } => error.sqlstate(),
             Internal { .. } => SqlState::InternalError,
         }
     }
@@ -640,6 +644,17 @@ impl PlWasmError {
                 Some(format!("Used by: {}.", functions.join(", "))),
                 Some("Drop those functions first, or use plwasm.drop_module(name, cascade => true).".into()),
             ),
+            InBatch { export, error } => {
+                let inner = error.report(Subject::Function(export));
+                let handed_over = format!(
+                    "The error happened in export \"{export}\", which was handed queued rows when \"{function}\" was called."
+                );
+                let detail = match inner.detail {
+                    Some(detail) => format!("{detail}\n{handed_over}"),
+                    None => handed_over,
+                };
+                (inner.message, Some(detail), inner.hint)
+            }
             OutOfMemory { bytes, what } => (
                 "out of memory".to_string(),
                 Some(format!("Failed on request of size {bytes} for {what} of wasm function \"{function}\".")),

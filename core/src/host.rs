@@ -90,8 +90,20 @@ fn log(mut caller: Caller<'_, HostState>, level: i32, message: i32, message_len:
     };
     let memory = guest_memory(&mut caller)?;
     let text = guest_message(memory.data(&caller), message, message_len, "plwasm.log message")?;
+    charge_fuel(&mut caller, text.len())?;
     caller.data_mut().logs.push(level, text);
     Ok(())
+}
+
+/// Host calls cost fuel by the bytes they copy (one unit per byte, as wasmtime charges
+/// `memory.copy`), so a guest cannot spin in host code for free.
+fn charge_fuel(caller: &mut Caller<'_, HostState>, bytes: usize) -> wasmtime::Result<()> {
+    let left = caller.get_fuel()?;
+    if left < bytes as u64 {
+        caller.set_fuel(0)?;
+        return Err(wasmtime::Error::new(wasmtime::Trap::OutOfFuel));
+    }
+    caller.set_fuel(left - bytes as u64)
 }
 
 fn abi_error(what: String) -> wasmtime::Error {
@@ -116,9 +128,11 @@ fn guest_slice<'a>(data: &'a [u8], ptr: i32, len: i32, what: &str) -> wasmtime::
     }
 }
 
-/// The message, cut to [`MAX_MESSAGE_BYTES`] on a character boundary; invalid UTF-8 shows as U+FFFD.
+/// The message, cut to [`MAX_MESSAGE_BYTES`] on a character boundary; invalid UTF-8 shows as
+/// U+FFFD. Only the bytes kept (and a few for the last character) are ever copied.
 fn guest_message(data: &[u8], ptr: i32, len: i32, what: &str) -> wasmtime::Result<String> {
     let bytes = guest_slice(data, ptr, len, what)?;
+    let bytes = &bytes[..bytes.len().min(MAX_MESSAGE_BYTES + 4)];
     let mut text = String::from_utf8_lossy(bytes).into_owned();
     if text.len() > MAX_MESSAGE_BYTES {
         let mut cut = MAX_MESSAGE_BYTES;

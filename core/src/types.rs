@@ -326,7 +326,7 @@ pub struct SqlSignature {
     /// `STRICT`: PostgreSQL never passes NULL arguments.
     pub strict: bool,
     /// `RETURNS SETOF t` (one column) or `RETURNS TABLE (...)`: the column types of each row;
-    /// `ret` is then `Void`. Needs ABI 1 (see [`crate::abi::read_rows`]).
+    /// `ret` is then `Void`. Needs ABI 1 (see [`crate::abi::row_set`]).
     pub set_of: Option<Vec<SqlType>>,
 }
 

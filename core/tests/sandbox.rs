@@ -158,7 +158,8 @@ fn memory_grow_past_the_cap_is_an_error() {
     let wat = r#"(module (memory 1)
         (func (export "grow") (result i32) i32.const 100 memory.grow))"#;
     let s = sig(&[], SqlType::Int4);
-    let limits = CallLimits { fuel: 1000, max_memory: 8 * MB };
+    // Growth costs 64 fuel units a page: enough fuel that the memory cap is what stops it.
+    let limits = CallLimits { fuel: 100_000, max_memory: 8 * MB };
     let mut sb = sandbox(&engine, wat, "grow", &s, limits).unwrap();
     assert_eq!(sb.call(&s, &[], limits).unwrap(), 1, "first grow returns the old size in pages");
     let err = sb.call(&s, &[], limits).unwrap_err();
@@ -287,4 +288,34 @@ fn every_supported_type_crosses_the_boundary() {
         let mut sb = sandbox(&engine, &wat, "id", &s, LIMITS).unwrap();
         assert_eq!(sb.call(&s, &[*input], LIMITS).unwrap(), *expected, "{ty:?}");
     }
+}
+
+#[test]
+fn bulk_memory_and_growth_cost_fuel_by_size() {
+    let engine = engine();
+    // One memory.fill of 16MB is one instruction but 16M bytes: over a 10M budget.
+    let fill = r#"(module (memory 256)
+        (func (export "fill") (result i32)
+          (memory.fill (i32.const 0) (i32.const 1) (i32.const 16777216)) (i32.const 1)))"#;
+    let mut sandbox = sandbox(&engine, fill, "fill", &sig(&[], SqlType::Int4), LIMITS).unwrap();
+    let err = sandbox.call(&sig(&[], SqlType::Int4), &[], LIMITS).unwrap_err();
+    assert!(matches!(err, PlWasmError::FuelExhausted { .. }), "{err:?}");
+    // A small fill costs about its size.
+    let small = r#"(module (memory 1)
+        (func (export "small") (result i32)
+          (memory.fill (i32.const 0) (i32.const 1) (i32.const 40000)) (i32.const 1)))"#;
+    let mut sandbox = sandbox_or_panic(&engine, small, "small");
+    sandbox.call(&sig(&[], SqlType::Int4), &[], LIMITS).unwrap();
+    let used = sandbox.fuel_used();
+    assert!((40_000..41_000).contains(&used), "{used}");
+    // memory.grow costs per page.
+    let grow = r#"(module (memory 1)
+        (func (export "grow") (result i32) (memory.grow (i32.const 100))))"#;
+    let mut sandbox = sandbox_or_panic(&engine, grow, "grow");
+    sandbox.call(&sig(&[], SqlType::Int4), &[], LIMITS).unwrap();
+    assert!(sandbox.fuel_used() >= 6_400, "{}", sandbox.fuel_used());
+}
+
+fn sandbox_or_panic(engine: &Engine, wat: &str, name: &str) -> Sandbox {
+    sandbox(engine, wat, name, &sig(&[], SqlType::Int4), LIMITS).unwrap()
 }

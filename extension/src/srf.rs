@@ -1,7 +1,11 @@
 //! Set-returning functions (`RETURNS SETOF t`, `RETURNS TABLE (...)`).
 //!
-//! The guest returns all its rows from one call (see `abi::read_rows`); they are copied into a
-//! tuplestore (PostgreSQL's materialize mode), which spills to disk past `work_mem`.
+//! The guest returns all its rows from one call (see `abi::row_set`). They are converted one
+//! at a time, in a memory context reset after each row, and copied into a tuplestore
+//! (PostgreSQL's materialize mode), which spills to disk past `work_mem`. So the host holds
+//! one row at a time whatever the guest returns; rows that all point at one large value are
+//! copied once each, and their values together may be at most [`MAX_SET_BYTES`]. Interrupts
+//! are checked between rows.
 
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use plwasm_core::abi::{self, Value};
@@ -12,6 +16,10 @@ use crate::cache::FunctionEntry;
 use crate::error::raise;
 use crate::handler::with_live_sandbox;
 use crate::{catalog, gucs, marshal};
+
+/// The most bytes of variable-length values one set-returning call may return in all its rows
+/// together: as much as one value may hold.
+const MAX_SET_BYTES: u64 = abi::MAX_VALUE_BYTES;
 
 /// Calls `entry`'s function and hands PostgreSQL its rows.
 ///
@@ -58,17 +66,43 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, args: &[Valu
 
     let mut values = vec![Datum::from(0); columns.len()];
     let mut nulls = vec![false; columns.len()];
+    // SAFETY: a child of the current (per-call) context, deleted with it on error too.
+    let row_context = unsafe {
+        pg_sys::AllocSetContextCreateExtended(
+            pg_sys::CurrentMemoryContext,
+            c"plwasm set-returning row".as_ptr(),
+            pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+            pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+            pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+        )
+    };
     with_live_sandbox(entry, |sandbox| {
         sandbox.call_frame_raw(&entry.signature, args, gucs::call_limits(), |memory, result_slot| {
-            for row in abi::read_rows(memory, result_slot, columns)? {
-                for (i, (value, ty)) in row.into_iter().zip(columns).enumerate() {
-                    // SAFETY: wasm has returned; the value is copied into a new Datum.
-                    let datum = unsafe { marshal::result(*ty, value) }?;
-                    nulls[i] = datum.is_none();
-                    values[i] = datum.unwrap_or(Datum::from(0));
+            let set = abi::row_set(memory, result_slot, columns)?;
+            let mut total: u64 = 0;
+            for index in 0..set.count {
+                let row = set.row(memory, index, columns)?;
+                total += row.iter().map(|value| value.payload_len() as u64).sum::<u64>();
+                if total > MAX_SET_BYTES {
+                    return Err(PlWasmError::ResultTooLarge { bytes: total, limit: MAX_SET_BYTES });
                 }
-                // SAFETY: the store and descriptor are valid; the values match its columns.
-                unsafe { pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_mut_ptr()) };
+                // SAFETY: the row's Datums are made in row_context (wasm has returned; each value
+                // is copied into a new Datum) and copied by tuplestore_putvalues into the store's
+                // own context before the reset.
+                unsafe {
+                    let outer = pg_sys::MemoryContextSwitchTo(row_context);
+                    let converted = row.into_iter().zip(columns).enumerate().try_for_each(|(i, (value, ty))| {
+                        let datum = marshal::result(*ty, value)?;
+                        nulls[i] = datum.is_none();
+                        values[i] = datum.unwrap_or(Datum::from(0));
+                        Ok::<(), PlWasmError>(())
+                    });
+                    pg_sys::MemoryContextSwitchTo(outer);
+                    converted?;
+                    pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+                    pg_sys::MemoryContextReset(row_context);
+                }
+                pgrx::check_for_interrupts!();
             }
             Ok(())
         })?
