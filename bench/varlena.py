@@ -50,16 +50,8 @@ CREATE OR REPLACE FUNCTION wasm_l2_norm(a float8[]) RETURNS float8 IMMUTABLE STR
 """
 
 # A hand-written ABI 1 module whose export copies argument 0's slot to the result slot.
-ECHO = r"""(module (memory (export "memory") 1) (global (export "plwasm_abi_v1") i32 (i32.const 1))
-  (global $heap (mut i32) (i32.const 1024))
-  (func (export "plwasm_alloc") (param $n i32) (result i32) (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.and (i32.add (i32.add (global.get $heap) (local.get $n)) (i32.const 7)) (i32.const -8)))
-    (drop (memory.grow (i32.sub (i32.add (i32.shr_u (global.get $heap) (i32.const 16)) (i32.const 1)) (memory.size))))
-    (local.get $p))
-  (func (export "echo") (param $f i32)
-    (i64.store offset=16 (local.get $f) (i64.load (local.get $f)))
-    (i64.store offset=24 (local.get $f) (i64.load offset=8 (local.get $f)))))"""
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "echo.wat")) as _f:
+    ECHO = _f.read()
 
 # (label, expression, what, table, baseline label, reference label)
 VARIANTS = [

