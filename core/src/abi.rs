@@ -217,20 +217,32 @@ pub fn row_set(memory: &[u8], slot: usize, columns: &[SqlType]) -> Result<RowSet
 }
 
 impl RowSet {
+    /// The bytes of variable-length values all rows declare in their slots, read without
+    /// touching the values, so a set can be refused before any of it is converted.
+    pub fn declared_bytes(&self, memory: &[u8], columns: &[SqlType]) -> u64 {
+        let mut total: u64 = 0;
+        for row in 0..self.count {
+            for (col, ty) in columns.iter().enumerate() {
+                let slot = self.address + row * self.row_bytes + SLOT_SIZE * col;
+                let raw = &memory[slot..slot + SLOT_SIZE]; // in bounds: row_set checked the rows
+                let flags = u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes"));
+                let len = u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")) as u64;
+                let element = match ty.passing() {
+                    _ if flags & FLAG_NULL != 0 => 0,
+                    Passing::Bytes { .. } => 1,
+                    Passing::Array(element) => element.byte_size() as u64,
+                    Passing::Nothing | Passing::Fixed(_) => 0,
+                };
+                total = total.saturating_add(len * element);
+            }
+        }
+        total
+    }
+
     /// Row `index` (below `count`), each value checked like a single result.
     pub fn row<'m>(&self, memory: &'m [u8], index: usize, columns: &[SqlType]) -> Result<Vec<Value<'m>>> {
         let start = self.address + index * self.row_bytes;
         columns.iter().enumerate().map(|(col, ty)| read_result(memory, start + SLOT_SIZE * col, *ty)).collect()
-    }
-}
-
-impl Value<'_> {
-    /// The bytes a value takes in guest memory beyond its slot (0 for fixed-width and NULL).
-    pub fn payload_len(&self) -> usize {
-        match self {
-            Value::Null | Value::Fixed(_) => 0,
-            Value::Bytes(bytes) | Value::Array { bytes, .. } => bytes.len(),
-        }
     }
 }
 
@@ -344,7 +356,7 @@ mod tests {
         let set = row_set(&memory, 0, &columns).unwrap();
         let rows: Vec<_> = (0..set.count).map(|i| set.row(&memory, i, &columns).unwrap()).collect();
         assert_eq!(rows, vec![vec![Value::Fixed(7), Value::Bytes(b"hello")], vec![Value::Fixed(8), Value::Null]]);
-        assert_eq!(rows[0][1].payload_len(), 5);
+        assert_eq!(set.declared_bytes(&memory, &columns), 5);
         // A NULL result is no rows; rows past the end of memory are refused.
         write_slot(&mut memory, 0, FLAG_NULL, 2, 64);
         assert_eq!(row_set(&memory, 0, &[SqlType::Int8]).unwrap().count, 0);

@@ -248,6 +248,27 @@ mod tests {
     }
 
     #[test]
+    fn a_symbolic_link_is_never_followed() {
+        let dir = scratch_dir("symlink");
+        let engine = engine(true);
+        let module = Module::new(&engine, ADD_ONE).unwrap();
+        let name = file_name(&[9; 32], &engine);
+        // A valid cache file elsewhere, and a link to it under the cache file's name.
+        let elsewhere = scratch_dir("symlink-target");
+        assert!(write(&elsewhere, &name, &module, 1 << 30).unwrap());
+        fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(elsewhere.join(&name), dir.join(&name)).unwrap();
+        assert!(read(&dir, &name).is_err(), "reading through a link must fail");
+        // Writing replaces the link itself; the link's target is untouched.
+        let target_before = fs::read(elsewhere.join(&name)).unwrap();
+        assert!(write(&dir, &name, &module, 1 << 30).unwrap());
+        assert!(!fs::symlink_metadata(dir.join(&name)).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read(elsewhere.join(&name)).unwrap(), target_before);
+        fs::remove_dir_all(&dir).unwrap();
+        fs::remove_dir_all(&elsewhere).unwrap();
+    }
+
+    #[test]
     fn pruning_deletes_the_least_recently_used_files_first() {
         let dir = scratch_dir("prune");
         fs::create_dir_all(&dir).unwrap();

@@ -4,8 +4,8 @@
 //! at a time, in a memory context reset after each row, and copied into a tuplestore
 //! (PostgreSQL's materialize mode), which spills to disk past `work_mem`. So the host holds
 //! one row at a time whatever the guest returns; rows that all point at one large value are
-//! copied once each, and their values together may be at most [`MAX_SET_BYTES`]. Interrupts
-//! are checked between rows.
+//! copied once each, and their values together may be at most [`MAX_SET_BYTES`] (checked from
+//! the row slots before any row is converted). Interrupts are checked between rows.
 
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use plwasm_core::abi::{self, Value};
@@ -79,13 +79,12 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, args: &[Valu
     with_live_sandbox(entry, |sandbox| {
         sandbox.call_frame_raw(&entry.signature, args, gucs::call_limits(), |memory, result_slot| {
             let set = abi::row_set(memory, result_slot, columns)?;
-            let mut total: u64 = 0;
+            let declared = set.declared_bytes(memory, columns);
+            if declared > MAX_SET_BYTES {
+                return Err(PlWasmError::ResultTooLarge { bytes: declared, limit: MAX_SET_BYTES });
+            }
             for index in 0..set.count {
                 let row = set.row(memory, index, columns)?;
-                total += row.iter().map(|value| value.payload_len() as u64).sum::<u64>();
-                if total > MAX_SET_BYTES {
-                    return Err(PlWasmError::ResultTooLarge { bytes: total, limit: MAX_SET_BYTES });
-                }
                 // SAFETY: the row's Datums are made in row_context (wasm has returned; each value
                 // is copied into a new Datum) and copied by tuplestore_putvalues into the store's
                 // own context before the reset.

@@ -13,6 +13,16 @@ SELECT encode(sha256(decode(substr(:'add1000', 3), 'hex')), 'hex') AS hash1000,
        encode(sha256(decode(substr(:'add2000', 3), 'hex')), 'hex') AS hash2000,
        encode(sha256(decode(substr(:'add3000', 3), 'hex')), 'hex') AS hash3000 \gset
 \echo :hash1000
+-- plwasm.module_exports (and so the plwasm.modules view) reads a module without compiling it:
+-- it stores nothing, and it describes nothing over plwasm.max_module_size.
+SELECT plwasm.module_exports(decode(substr(:'add3000', 3), 'hex')) AS exports;
+SELECT count(*) AS files FROM pg_ls_dir('pgsql_tmp_plwasm', true, false);
+-- The same module with a 2005-byte custom section: valid, and described up to the limit.
+SELECT decode(substr(:'add3000', 3) || '00d50f0178' || repeat('00', 2003), 'hex') AS big3000 \gset
+SELECT plwasm.module_exports(:'big3000') AS exports;
+SET plwasm.max_module_size = '1kB';
+SELECT plwasm.module_exports(:'big3000') AS too_large;
+RESET plwasm.max_module_size;
 -- CREATE FUNCTION compiles the module and stores its code.
 SET client_min_messages = debug1;
 CREATE FUNCTION cc_add(int8) RETURNS int8 LANGUAGE wasm IMMUTABLE STRICT AS :'add1000';

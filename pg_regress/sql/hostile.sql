@@ -109,6 +109,36 @@ CREATE FUNCTION far_data() RETURNS int4 STRICT LANGUAGE wasm AS
 SELECT far_data();
 \echo :LAST_ERROR_SQLSTATE
 
+-- A set whose rows all point at one large value: rows are converted one at a time, and all
+-- rows of one call may hold at most 1GB of values together, so 2000 copies of a 1MB argument
+-- are refused (54000) instead of becoming 2GB in the host; a small set of the same kind works.
+CREATE FUNCTION echoes(t text, n int4) RETURNS SETOF text STRICT LANGUAGE wasm AS $$
+(module (memory (export "memory") 1) (global (export "plwasm_abi_v1") i32 (i32.const 1))
+  (global $heap (mut i32) (i32.const 1024))
+  (func $alloc (export "plwasm_alloc") (param $n i32) (result i32) (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.and (i32.add (i32.add (global.get $heap) (local.get $n)) (i32.const 7)) (i32.const -8)))
+    (drop (memory.grow (i32.sub (i32.add (i32.shr_u (global.get $heap) (i32.const 16)) (i32.const 1)) (memory.size))))
+    (local.get $p))
+  ;; frame: t's slot at 0, n's slot at 16 (value at 24), result slot at 32 {flags, count, address}
+  (func (export "echoes") (param $f i32) (local $n i32) (local $rows i32) (local $i i32) (local $row i32)
+    (local.set $n (i32.wrap_i64 (i64.load offset=24 (local.get $f))))
+    (local.set $rows (call $alloc (i32.mul (local.get $n) (i32.const 16))))
+    (i32.store offset=36 (local.get $f) (local.get $n))
+    (i64.store offset=40 (local.get $f) (i64.extend_i32_u (local.get $rows)))
+    (block (loop
+      (br_if 1 (i32.ge_s (local.get $i) (local.get $n)))
+      (local.set $row (i32.add (local.get $rows) (i32.mul (local.get $i) (i32.const 16))))
+      (i64.store (local.get $row) (i64.load (local.get $f)))
+      (i64.store offset=8 (local.get $row) (i64.load offset=8 (local.get $f)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br 0))))
+)
+$$;
+SELECT count(*), sum(length(e)) FROM echoes(repeat('x', 1000), 1000) e;
+SELECT count(*) FROM echoes(repeat('x', 1000000), 2000);
+\echo :LAST_ERROR_SQLSTATE
+
 -- Deep recursion with large frames stops at the wasm stack cap (54001), not a crash.
 CREATE FUNCTION deep(n int8) RETURNS int8 STRICT LANGUAGE wasm AS $$
 (module

@@ -153,15 +153,19 @@ INSERT INTO regress_sec_agg VALUES ($$
     (i64.store offset=24 (local.get $f) (i64.load (i32.load offset=8 (local.get $f))))))
 $$);
 GRANT SELECT ON regress_sec_agg TO PUBLIC;
--- The victim's own aggregate in the shared schema.
+-- The victim's own aggregate in the shared schema, of the same signature and result type as
+-- the attacker's, so that CREATE OR REPLACE would replace it.
 SET ROLE regress_sec_victim;
-CREATE AGGREGATE regress_shared.total(float8) (SFUNC = float8pl, STYPE = float8);
+CREATE FUNCTION regress_shared.victim_step(int8, float8) RETURNS int8 LANGUAGE sql AS 'SELECT $1 + 1';
+CREATE AGGREGATE regress_shared.total(float8) (SFUNC = regress_shared.victim_step, STYPE = int8, INITCOND = '0');
 RESET ROLE;
 SET ROLE regress_sec_attacker;
 SELECT format('CREATE FUNCTION regress_shared.wacc(internal, float8) RETURNS internal LANGUAGE wasm AS %L',
               '@export cnt.accumulate' || chr(10) || src) FROM regress_sec_agg \gexec
 SELECT format('CREATE FUNCTION regress_shared.wfin(internal) RETURNS int8 LANGUAGE wasm AS %L',
               '@export cnt.finalize' || chr(10) || src) FROM regress_sec_agg \gexec
+SELECT format('CREATE FUNCTION regress_shared.tacc(internal, bytea) RETURNS internal LANGUAGE wasm AS %L',
+              '@export cnt.accumulate' || chr(10) || src) FROM regress_sec_agg \gexec
 SET search_path = regress_evil, pg_catalog;
 -- Not silently replaced, and not taken over when asked to replace.
 SELECT plwasm.create_aggregate('regress_shared.total', 'regress_shared.wacc(internal, float8)',
@@ -174,23 +178,30 @@ RESET search_path;
 RESET ROLE;
 SELECT p.proowner::regrole, a.aggtransfn, a.aggtranstype::regtype
   FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid WHERE a.aggfnoid = 'regress_shared.total'::regproc;
--- Type aliases: a domain named float8 over numeric, and (as if an extension had put it there)
--- an internal-taking C function of the same name in the shared schema. Names resolved through
--- the attacker's search_path would make the aggregate take the domain and call the C function
--- with plwasm's states.
-CREATE FUNCTION regress_shared.wacc(internal, numeric) RETURNS internal LANGUAGE internal AS 'numeric_accum';
+-- Type aliases: a domain named bytea over text, and (as if an extension had put it there) an
+-- internal-taking C function of the same name as the attacker's accumulate function, which
+-- accepts any type. Names resolved through the attacker's search_path would make the
+-- aggregate take the domain, and PostgreSQL would then pick the C function as its transition
+-- function, to run on plwasm's states.
+CREATE FUNCTION regress_shared.tacc(internal, anynonarray) RETURNS internal LANGUAGE internal AS 'array_agg_transfn';
 SET ROLE regress_sec_attacker;
-CREATE DOMAIN regress_evil.float8 AS numeric;
+CREATE DOMAIN regress_evil.bytea AS text;
 SET search_path = regress_evil, regress_shared, pg_catalog;
-SELECT plwasm.create_aggregate('regress_shared.wcount', 'regress_shared.wacc(internal, pg_catalog.float8)',
+SELECT plwasm.create_aggregate('regress_shared.tcount', 'regress_shared.tacc(internal, pg_catalog.bytea)',
                                'regress_shared.wfin(internal)');
 RESET search_path;
-SELECT regress_shared.wcount(x::float8) FROM generate_series(1, 1000) AS x;
+SELECT regress_shared.tcount(x::text::bytea) FROM generate_series(1, 1000) AS x;
 RESET ROLE;
-SELECT p.proowner::regrole, a.aggtransfn::oid = 'regress_shared.wacc(internal, float8)'::regprocedure::oid AS checked_transfn,
+SELECT p.proowner::regrole, a.aggtransfn::oid = 'regress_shared.tacc(internal, bytea)'::regprocedure::oid AS checked_transfn,
        a.aggfinalfn::oid = 'regress_shared.wfin(internal)'::regprocedure::oid AS checked_finalfn,
        pg_get_function_identity_arguments(p.oid) AS args
-  FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid WHERE a.aggfnoid = 'regress_shared.wcount'::regproc;
+  FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid WHERE a.aggfnoid = 'regress_shared.tcount'::regproc;
+-- A plain wasm aggregate of the attacker's own, for the replace case below.
+SET ROLE regress_sec_attacker;
+SELECT plwasm.create_aggregate('regress_shared.wcount', 'regress_shared.wacc(internal, float8)',
+                               'regress_shared.wfin(internal)');
+SELECT regress_shared.wcount(x::float8) FROM generate_series(1, 1000) AS x;
+RESET ROLE;
 -- The owner may replace its own aggregate, when it asks to.
 SET ROLE regress_sec_attacker;
 SELECT plwasm.create_aggregate('regress_shared.wcount', 'regress_shared.wacc(internal, float8)',
