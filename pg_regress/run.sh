@@ -3,13 +3,14 @@
 # with pg_regress/expected/. Tests are listed in pg_regress/schedule.
 source "$(dirname "$0")/../scripts/common.sh"
 cd "$ROOT/pg_regress"
-out="${PLWASM_REGRESS_OUT:-/var/tmp/plwasm/regress}"
+out="${PLWASM_REGRESS_OUT:-/var/tmp/plwasm/regress$cluster_suffix}"
 rm -rf "$out"; mkdir -p "$out"; chown postgres:postgres "$out"
 started_at() { "$PG_BIN/psql" -XAtq -d postgres -c 'SELECT pg_postmaster_start_time()'; }
 before=$(started_at)
 log_lines_before=$(wc -l < "$PLWASM_PGDATA/server.log")
 set +e
-as_postgres "$PGX_DIR/src/test/regress/pg_regress" \
+# This version's psql, and its pg_dump/pg_restore for the tests' shell commands.
+as_postgres env PATH="$PG_BIN:$PATH" "$PGX_DIR/src/test/regress/pg_regress" --bindir="$PG_BIN" \
     --inputdir="$ROOT/pg_regress" --outputdir="$out" \
     --host="$PGHOST" --port="$PGPORT" --user=postgres \
     --dbname=plwasm_regress --schedule="$ROOT/pg_regress/schedule" | tee "$out/summary.txt"
@@ -18,8 +19,10 @@ set -e
 if [ "$status" -ne 0 ] && [ -f "$out/regression.diffs" ]; then
     cat "$out/regression.diffs"
 fi
-passed=$(grep -cE '^(ok|test|     ) .* (\.\.\. ok|ok +[0-9]+ ms)' "$out/summary.txt" || true)
-failed=$(grep -cE 'FAILED|failed \(ignored\)' "$out/summary.txt" || true)
+# PostgreSQL 15 prints "test name ... ok 12 ms"; 16 and later print TAP, "ok 1 - name 12 ms"
+# and "not ok 2 - name 12 ms".
+passed=$(grep -cE '^(ok|test|     ) .* (\.\.\. ok|ok +[0-9]+ ms)|^ok [0-9]+ +[-+] ' "$out/summary.txt" || true)
+failed=$(grep -cE 'FAILED|failed \(ignored\)|^not ok [0-9]+' "$out/summary.txt" || true)
 # A backend that crashed makes the postmaster restart every session; pg_regress only notices
 # if a test happened to be connected. The server's own log and start time tell for sure.
 crashes=$(tail -n +"$((log_lines_before + 1))" "$PLWASM_PGDATA/server.log" | grep -cE 'terminated by signal|terminated by exception|exited with exit code ([2-9]|[1-9][0-9]+)|reinitializing' || true)

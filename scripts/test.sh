@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and wasmtime tests of the core crate, then the extension built,
-# installed and exercised through PostgreSQL's own pg_regress. Installs what it needs first.
+# The whole test suite: lints, unit and wasmtime tests of the core crate, then the extension
+# built, installed and exercised through PostgreSQL's own pg_regress, the loader and the
+# fuzzer, on PostgreSQL 15 and 18 (PLWASM_TEST_PG="15" for one). Installs what it needs first.
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
@@ -24,16 +25,21 @@ fi
 log "cargo test (guest-side libraries: downsample, timeseries)"
 cargo test -q --release --manifest-path "$ROOT/udf-examples/Cargo.toml" -p downsample -p timeseries-rust
 
-"$ROOT/scripts/install.sh"
 log "building the example guest modules"
 "$ROOT/udf-examples/build.sh"
-"$ROOT/scripts/pg.sh" restart
 
-log "pg_regress"
-"$ROOT/pg_regress/run.sh"
+# The server-side suite on each PostgreSQL (one cluster each, on its own port).
+for PLWASM_PG in ${PLWASM_TEST_PG:-15 18}; do
+    export PLWASM_PG
+    "$ROOT/scripts/install.sh"
+    "$ROOT/scripts/pg.sh" restart
 
-log "plwasm-load end to end"
-"$ROOT/loader/tests/e2e.sh"
+    log "pg_regress on PostgreSQL $PLWASM_PG"
+    "$ROOT/pg_regress/run.sh"
 
-log "fuzzing: 300 random modules against the server"
-"$ROOT/scripts/fuzz.sh" 300
+    log "plwasm-load end to end on PostgreSQL $PLWASM_PG"
+    "$ROOT/loader/tests/e2e.sh"
+
+    log "fuzzing: 300 random modules against PostgreSQL $PLWASM_PG"
+    "$ROOT/scripts/fuzz.sh" 300
+done

@@ -131,10 +131,10 @@ unsafe fn set_columns(tuple: pg_sys::HeapTuple, ret_oid: Oid) -> Result<Vec<SqlT
     if desc.is_null() {
         return Err(PlWasmError::UnsupportedType { position: "The result".into(), type_name: "setof record".into() });
     }
-    // SAFETY: desc is a valid TupleDesc with natts attributes.
-    let attrs = unsafe { (*desc).attrs.as_slice((*desc).natts as usize) };
-    attrs
-        .iter()
+    // SAFETY: desc is a valid, palloc'd (not reference-counted) TupleDesc; the wrapper neither
+    // releases nor frees it, and reads attributes the way each PostgreSQL version lays them out.
+    let desc = unsafe { pgrx::PgTupleDesc::from_pg_unchecked(desc) };
+    desc.iter()
         .map(|attr| match sql_type(attr.atttypid) {
             Some(SqlType::Void | SqlType::Internal) | None => Err(PlWasmError::UnsupportedType {
                 position: format!("Result column \"{}\"", name_text(&attr.attname)),
