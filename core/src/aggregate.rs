@@ -192,7 +192,7 @@ fn export_types(prefix: &str) -> [(String, &'static str, bool); 8] {
 pub fn check_exports(module: &Module, prefix: &str, role: SupportRole) -> Result<()> {
     let wanted = format!("{prefix}.{}", role.suffix());
     for (name, ty, required) in export_types(prefix) {
-        let actual = crate::validate::function_export_type(module, &name);
+        let actual = crate::introspect::function_export_type(module, &name);
         match actual {
             Some(actual) if actual == ty => {}
             Some(actual) => {

@@ -212,7 +212,7 @@ pub enum PlWasmError {
     /// is reported as a trap; this is for link errors and the like).
     Instantiate { message: String },
     /// A module declares an ABI this build does not run.
-    UnsupportedAbi { declared: String },
+    UnsupportedAbi { declared: String, supported: &'static [u32] },
     /// No stored module of that name.
     ModuleNotFound { module: String },
     /// Not a valid module name.
@@ -615,11 +615,11 @@ impl PlWasmError {
                 Some(message.clone()),
                 None,
             ),
-            UnsupportedAbi { declared } => (
+            UnsupportedAbi { declared, supported } => (
                 format!("{module_phrase} declares an ABI this plwasm does not support (export \"{declared}\")"),
                 Some(format!(
                     "Supported ABIs: {}. A module without a plwasm_abi_vN export uses ABI 0.",
-                    crate::validate::SUPPORTED_ABIS.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+                    supported.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
                 )),
                 None,
             ),

@@ -12,7 +12,20 @@ use wasmtime::{Caller, Extern, Linker};
 
 use crate::abi::{IMPORT_MODULE, MEMORY_EXPORT};
 use crate::error::{guest_sqlstate, PlWasmError, SqlState};
-use crate::sandbox::HostState;
+use crate::limits::GuestLimiter;
+
+/// The data every plwasm store carries: its limiter, and what the host imports collect.
+pub struct HostState {
+    pub(crate) limiter: GuestLimiter,
+    /// Messages `plwasm.log` queued during the current call.
+    pub(crate) logs: LogQueue,
+}
+
+impl HostState {
+    pub fn new(limiter: GuestLimiter) -> HostState {
+        HostState { limiter, logs: LogQueue::default() }
+    }
+}
 
 /// The imports plwasm provides, with their wasm types, for validation and documentation.
 pub const IMPORTS: &[(&str, &str)] = &[("raise", "(i32, i32, i32) -> ()"), ("log", "(i32, i32, i32) -> ()")];

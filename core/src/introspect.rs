@@ -1,8 +1,10 @@
-//! What a module exports, read from its binary: validated with the proposals plwasm accepts,
-//! but not compiled, so listing modules (the `plwasm.modules` view) costs no machine code,
-//! keeps nothing in the backend and takes no room in the code cache.
+//! What a module exports and with which types: read from a binary (validated with the
+//! proposals plwasm accepts, but not compiled, so listing modules in the `plwasm.modules` view
+//! costs no machine code, keeps nothing in the backend and takes no room in the code cache),
+//! or from a module already compiled.
 
 use wasmparser::{ExternalKind, Parser, Payload, Validator};
+use wasmtime::{ExternType, Module};
 
 use crate::engine::wasm_features;
 use crate::error::{PlWasmError, Result};
@@ -29,6 +31,20 @@ pub fn export_signatures(wasm: &[u8]) -> Result<Vec<String>> {
         }
     }
     Ok(described)
+}
+
+/// The wasm type of function export `name` of a compiled module (`(i32) -> ()`), `None` if
+/// it is not a function export.
+pub fn function_export_type(module: &Module, name: &str) -> Option<String> {
+    match module.get_export(name) {
+        Some(ExternType::Func(func)) => Some(describe_func_type(&func)),
+        _ => None,
+    }
+}
+
+/// `(params) -> results` of a function type.
+pub(crate) fn describe_func_type(ty: &wasmtime::FuncType) -> String {
+    format_signature(ty.params().map(|t| t.to_string()), ty.results().map(|t| t.to_string()))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use wasmtime::{
 
 use crate::abi::{self, Value, ALLOC_EXPORT, MEMORY_EXPORT, MIN_ARG_BUFFER, SLOT_SIZE};
 use crate::error::{PlWasmError, Result, TrapKind};
-use crate::host::{self, LogQueue};
+use crate::host::{self, HostState, LogQueue};
 use crate::limits::{CallLimits, GuestLimiter, SessionBudget};
 use crate::types::{SqlSignature, SqlType};
 
@@ -32,13 +32,6 @@ impl InstanceHost {
     pub fn standalone(stack_limit: usize) -> InstanceHost {
         InstanceHost { stack_limit, interrupt: || false, budget: SessionBudget::unlimited() }
     }
-}
-
-/// The data every plwasm store carries.
-pub struct HostState {
-    limiter: GuestLimiter,
-    /// Messages `plwasm.log` queued during the current call.
-    pub(crate) logs: LogQueue,
 }
 
 /// An instantiated module and the export a SQL function calls.
@@ -88,7 +81,7 @@ impl Sandbox {
     ) -> Result<Sandbox> {
         let (stack_limit, interrupt) = (host.stack_limit, host.interrupt);
         let limiter = GuestLimiter::new(limits.max_memory, host.budget.clone());
-        let mut store = Store::new(engine, HostState { limiter, logs: LogQueue::default() });
+        let mut store = Store::new(engine, HostState::new(limiter));
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(limits.store_fuel()).map_err(internal)?;
         // The deadline is one tick away; the callback decides whether a tick means "stop".

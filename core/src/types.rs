@@ -14,7 +14,7 @@
 //! | void (result only) | none | the export returns nothing                                |
 //!
 //! Variable-length types (text, varchar, bytea, jsonb, numeric arrays) need ABI 1, which
-//! passes every value through a frame in guest memory: see [`crate::abi`].
+//! passes every value through a frame in guest memory: see the `abi` module.
 //!
 //! Conversions here work on a Datum's raw 64 bits so they can be tested without a server;
 //! the extension passes `Datum::value() as u64` in and gets the bits of the result Datum out.
@@ -49,7 +49,7 @@ pub enum SqlType {
     Float4Array,
     Float8Array,
     /// PostgreSQL's `internal`: only an aggregate support function's state (see
-    /// [`crate::aggregate`]); never a value the guest sees.
+    /// the `aggregate` module); never a value the guest sees.
     Internal,
 }
 
@@ -326,7 +326,7 @@ pub struct SqlSignature {
     /// `STRICT`: PostgreSQL never passes NULL arguments.
     pub strict: bool,
     /// `RETURNS SETOF t` (one column) or `RETURNS TABLE (...)`: the column types of each row;
-    /// `ret` is then `Void`. Needs ABI 1 (see [`crate::abi::row_set`]).
+    /// `ret` is then `Void`. Needs ABI 1 (see `abi::row_set`).
     pub set_of: Option<Vec<SqlType>>,
 }
 

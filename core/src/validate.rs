@@ -6,7 +6,8 @@ use wasmtime::{Engine, ExternType, Module};
 use crate::abi::{ALLOC_EXPORT, IMPORT_MODULE, MEMORY_EXPORT};
 use crate::aggregate::SupportRole;
 use crate::error::{PlWasmError, Result};
-use crate::types::{describe_wasm_signature, format_signature, SqlSignature, SqlType, WasmType};
+use crate::introspect::describe_func_type;
+use crate::types::{describe_wasm_signature, SqlSignature, SqlType, WasmType};
 
 const WASM_PAGE_SIZE: u64 = 65536;
 
@@ -228,17 +229,25 @@ pub fn module_abi(module: &Module) -> Result<u32> {
     let mut declared: Option<u32> = None;
     for export in module.exports() {
         if let Some(version) = export.name().strip_prefix(ABI_EXPORT_PREFIX) {
-            let version: u32 =
-                version.parse().map_err(|_| PlWasmError::UnsupportedAbi { declared: export.name().to_string() })?;
+            let version: u32 = version.parse().map_err(|_| PlWasmError::UnsupportedAbi {
+                declared: export.name().to_string(),
+                supported: SUPPORTED_ABIS,
+            })?;
             if declared.is_some_and(|d| d != version) {
-                return Err(PlWasmError::UnsupportedAbi { declared: export.name().to_string() });
+                return Err(PlWasmError::UnsupportedAbi {
+                    declared: export.name().to_string(),
+                    supported: SUPPORTED_ABIS,
+                });
             }
             declared = Some(version);
         }
     }
     let abi = declared.unwrap_or(0);
     if !SUPPORTED_ABIS.contains(&abi) {
-        return Err(PlWasmError::UnsupportedAbi { declared: format!("{ABI_EXPORT_PREFIX}{abi}") });
+        return Err(PlWasmError::UnsupportedAbi {
+            declared: format!("{ABI_EXPORT_PREFIX}{abi}"),
+            supported: SUPPORTED_ABIS,
+        });
     }
     Ok(abi)
 }
@@ -253,14 +262,6 @@ pub fn check_stored_module(module: &Module) -> Result<u32> {
     Ok(abi)
 }
 
-/// The wasm type of function export `name` (`(i32) -> ()`), `None` if it is not one.
-pub fn function_export_type(module: &Module, name: &str) -> Option<String> {
-    match module.get_export(name) {
-        Some(ExternType::Func(func)) => Some(describe_func_type(&func)),
-        _ => None,
-    }
-}
-
 fn extern_kind(ty: &ExternType) -> &'static str {
     match ty {
         ExternType::Func(_) => "function",
@@ -269,10 +270,6 @@ fn extern_kind(ty: &ExternType) -> &'static str {
         ExternType::Memory(_) => "memory",
         ExternType::Tag(_) => "tag",
     }
-}
-
-fn describe_func_type(ty: &wasmtime::FuncType) -> String {
-    format_signature(ty.params().map(|t| t.to_string()), ty.results().map(|t| t.to_string()))
 }
 
 #[cfg(test)]
@@ -308,9 +305,15 @@ mod tests {
         let v0 = module(r#"(module (global (export "plwasm_abi_v0") i32 (i32.const 0)))"#);
         assert_eq!(module_abi(&v0), Ok(0));
         let v7 = module(r#"(module (func (export "plwasm_abi_v7")))"#);
-        assert_eq!(module_abi(&v7), Err(PlWasmError::UnsupportedAbi { declared: "plwasm_abi_v7".into() }));
+        assert_eq!(
+            module_abi(&v7),
+            Err(PlWasmError::UnsupportedAbi { declared: "plwasm_abi_v7".into(), supported: SUPPORTED_ABIS })
+        );
         let junk = module(r#"(module (func (export "plwasm_abi_vX")))"#);
-        assert_eq!(module_abi(&junk), Err(PlWasmError::UnsupportedAbi { declared: "plwasm_abi_vX".into() }));
+        assert_eq!(
+            module_abi(&junk),
+            Err(PlWasmError::UnsupportedAbi { declared: "plwasm_abi_vX".into(), supported: SUPPORTED_ABIS })
+        );
     }
 
     #[test]

@@ -25,7 +25,6 @@ use plwasm_core::types::SqlType;
 
 use crate::cache::{self, Caller, FunctionEntry};
 use crate::error::{emit_guest_logs, raise, OrRaise};
-use crate::handler::fail;
 use crate::{gucs, interrupt, marshal};
 
 /// "plwasmST": marks memory as a [`StateCell`].
@@ -126,7 +125,7 @@ fn with_instance<R>(
                     map.remove(&instance.key);
                 }
             });
-            fail(&err, function)
+            raise(&err, function)
         }
     }
 }
@@ -241,7 +240,9 @@ pub unsafe fn fast_accumulate(path: &RowPath, fcinfo: FunctionCallInfo) -> Optio
     // plan's row arguments).
     let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
     let (state, values) = args.split_first()?;
-    if state.isnull || values.len() != path.plan.len() || !unsafe { called_by_aggregate(fcinfo) } {
+    // SAFETY: fcinfo is valid for this call (the caller's contract).
+    let by_aggregate = unsafe { called_by_aggregate(fcinfo) };
+    if state.isnull || values.len() != path.plan.len() || !by_aggregate {
         return None;
     }
     // SAFETY: a non-null internal state in an aggregate call; it is only trusted once its
@@ -291,6 +292,8 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
             let cell = if args[0].isnull {
                 new_state(instance_for(entry).or_raise(name), context, name)
             } else {
+                // SAFETY: a non-null internal state passed by the aggregate machinery
+                // (aggregate_context confirmed the call comes from one); checked_state checks it.
                 (unsafe { checked_state(entry, args[0].value) } as *const StateCell).cast_mut()
             };
             // SAFETY: cell is a live StateCell (made above or checked).
@@ -349,6 +352,7 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
                     result
                 })
             } else {
+                // SAFETY: as for the transition: a non-null state from the aggregate machinery.
                 let cell = unsafe { checked_state(entry, args[0].value) };
                 with_instance(&cell.instance, name, |inner| inner.finalize(cell.handle, ret, limits, finish))
             };
@@ -368,13 +372,16 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
                 unsafe { (*fcinfo).isnull = first.isnull };
                 return first.value;
             }
+            // SAFETY: a non-null state from the aggregate machinery, checked by checked_state.
             let from = unsafe { checked_state(entry, second.value) };
             let into = if first.isnull {
                 // A new state in the aggregate's context: PostgreSQL must not get the second
                 // state back.
                 let cell = new_state(Rc::clone(&from.instance), context, name);
+                // SAFETY: new_state returned a live, initialised StateCell in `context`.
                 unsafe { &*cell }
             } else {
+                // SAFETY: a non-null state from the aggregate machinery, checked by checked_state.
                 unsafe { checked_state(entry, first.value) }
             };
             if !Rc::ptr_eq(&into.instance, &from.instance) {
@@ -384,9 +391,10 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
             Datum::from(into as *const StateCell)
         }
         SupportRole::Serialize => {
+            // SAFETY: a state from the aggregate machinery (serialize is STRICT), checked.
             let cell = unsafe { checked_state(entry, args[0].value) };
-            // SAFETY: the closure runs after wasm returned; it copies the bytes out.
             let bytes = with_instance(&cell.instance, name, |inner| {
+                // SAFETY: the closure runs after wasm returned; it copies the bytes out.
                 inner.serialize(cell.handle, limits, |bytes| unsafe {
                     marshal::result(SqlType::Bytea, Value::Bytes(bytes))
                 })

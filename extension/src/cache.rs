@@ -35,7 +35,7 @@ use plwasm_core::wasmtime::{Engine, Module};
 use plwasm_core::body::Body;
 
 use crate::catalog::ProcInfo;
-use crate::{code_cache, gucs, interrupt, modules};
+use crate::{code_cache, gucs, interrupt, store};
 
 /// Compiled modules no function entry uses that a backend keeps (e.g. compiled by the
 /// validator of a function not yet called).
@@ -355,7 +355,7 @@ pub fn prepare(
         Body::Stored { module, export } => {
             // USAGE is the owner's: the function runs the module on its owner's authority,
             // whoever calls it, at CREATE and whenever a session loads it.
-            let Some(found) = modules::fetch(&module, false, proc.owner)? else {
+            let Some(found) = store::fetch(&module, false, proc.owner)? else {
                 if lookup == (Lookup::Validate { check_bodies: false }) {
                     return Ok(None);
                 }
@@ -369,7 +369,7 @@ pub fn prepare(
                 Some(compiled_module) => (found.hash, compiled_module),
                 None => {
                     let with_bytes =
-                        modules::fetch(&module, true, proc.owner)?.ok_or(PlWasmError::ModuleNotFound { module })?;
+                        store::fetch(&module, true, proc.owner)?.ok_or(PlWasmError::ModuleNotFound { module })?;
                     (with_bytes.hash, compiled(&with_bytes.wasm.unwrap_or_default(), with_bytes.hash)?)
                 }
             };
@@ -455,7 +455,7 @@ fn prune_modules(b: &mut Backend, keep: Option<&[u8; 32]>) {
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    if modules::is_module_store(relid) {
+    if store::is_module_store(relid) {
         invalidate_where(|entry| entry.stored);
     }
 }

@@ -9,13 +9,11 @@ use std::rc::Rc;
 
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use plwasm_core::error::PlWasmError;
-use plwasm_core::sandbox::Sandbox;
 use plwasm_core::wasmtime::ValRaw;
 
 use crate::cache::{self, Caller, FunctionEntry};
-use crate::error::{emit_guest_logs, raise, OrRaise};
-
-use crate::{aggregate, catalog, gucs, interrupt, marshal, srf};
+use crate::error::{raise, OrRaise};
+use crate::{aggregate, catalog, frame, gucs, interrupt, srf};
 
 /// What a call site keeps between calls, in `flinfo->fn_extra`.
 struct CallSite {
@@ -87,6 +85,7 @@ unsafe fn call(fcinfo: FunctionCallInfo) -> Datum {
         // SAFETY: raising from a guarded function; this frame holds nothing to drop, so the
         // longjmp PostgreSQL's error handling makes over it skips no destructor.
         Ok(FastCall::Failed(err, site)) => unsafe { guarded_raise(err, site) },
+        // SAFETY: as guarded_raise: nothing of this call is left to drop in this frame.
         Err(panic) => unsafe { guarded_resume_panic(panic) },
     }
 }
@@ -166,7 +165,7 @@ unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
         if slot.is_none() {
             let made = entry.instantiate(site.engine);
             drop(slot);
-            let made = made.unwrap_or_else(|err| fail(&err, &entry.name));
+            let made = made.unwrap_or_else(|err| raise(&err, &entry.name));
             *entry.sandbox.borrow_mut() = Some(made);
         }
         entry.touch();
@@ -175,14 +174,20 @@ unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
     unsafe { pg_sys::check_stack_depth() };
     interrupt::ensure_ticking(&site.engine.engine).or_raise(&entry.name);
     if entry.abi != 0 {
-        // SAFETY: fcinfo is valid for this call.
-        return unsafe { invoke_frame(&entry, fcinfo) };
+        // SAFETY: fcinfo is valid for this call of entry's function.
+        let values = unsafe { frame::arguments(&entry, fcinfo) };
+        return match &entry.signature.set_of {
+            // SAFETY: as above.
+            Some(columns) => unsafe { srf::call(&entry, fcinfo, &values, columns) },
+            // SAFETY: as above.
+            None => unsafe { frame::call(&entry, fcinfo, &values) },
+        };
     }
     // SAFETY: fcinfo is valid; nargs matches the function's declared arguments.
     let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
     match invoke(site, args) {
         Ok(bits) => Datum::from(bits as usize),
-        Err(err) => fail(&err, &entry.name),
+        Err(err) => raise(&err, &entry.name),
     }
 }
 
@@ -195,7 +200,7 @@ unsafe fn guarded_raise(err: PlWasmError, site: *mut CallSite) -> Datum {
         pg_sys::panic::pgrx_extern_c_guard(move || {
             let site = &*site;
             let name = site.entry.name.clone();
-            fail(&err, &name)
+            raise(&err, &name)
         })
     }
 }
@@ -204,10 +209,6 @@ unsafe fn guarded_raise(err: PlWasmError, site: *mut CallSite) -> Datum {
 unsafe fn guarded_resume_panic(panic: Box<dyn std::any::Any + Send>) -> Datum {
     // SAFETY: as guarded_raise; resuming inside the guard makes pgrx report it.
     unsafe { pg_sys::panic::pgrx_extern_c_guard(move || std::panic::resume_unwind(panic)) }
-}
-
-pub(crate) fn fail(err: &PlWasmError, function: &str) -> ! {
-    raise(err, function)
 }
 
 /// Converts arguments, calls the export, converts the result. Calls nothing in PostgreSQL;
@@ -235,68 +236,6 @@ fn invoke(site: &mut CallSite, args: &[pg_sys::NullableDatum]) -> Result<u64, Pl
             Err(err)
         }
     }
-}
-
-/// An ABI 1 call: arguments detoasted and copied into a frame, the result copied out into a
-/// new Datum, messages the guest logged emitted once wasm has returned. Runs under pgrx's
-/// guard: PostgreSQL errors here (detoasting, palloc, jsonb input) unwind only Rust frames.
-///
-/// # Safety
-/// `fcinfo` must be the valid call info of a call of `entry`'s function.
-unsafe fn invoke_frame(entry: &FunctionEntry, fcinfo: FunctionCallInfo) -> Datum {
-    // SAFETY: fcinfo is valid; nargs matches the function's declared arguments.
-    let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
-    let values: Vec<_> = entry
-        .signature
-        .args
-        .iter()
-        .zip(args)
-        .enumerate()
-        // SAFETY: each argument is a Datum of its declared type, valid for this call.
-        .map(|(i, (ty, arg))| unsafe { marshal::argument(*ty, arg, i + 1) }.or_raise(&entry.name))
-        .collect();
-    if let Some(columns) = &entry.signature.set_of {
-        // SAFETY: fcinfo is valid for this call of entry's function.
-        return unsafe { srf::call(entry, fcinfo, &values, columns) };
-    }
-    let ret = entry.signature.ret;
-    let result = with_live_sandbox(entry, |sandbox| {
-        sandbox
-            // SAFETY: the closure runs after wasm has returned, inside this guarded call.
-            .call_frame(&entry.signature, &values, gucs::call_limits(), |result| unsafe {
-                marshal::result(ret, result)
-            })
-            .and_then(|converted| converted)
-    });
-    match result {
-        Some(datum) => datum,
-        None => {
-            // SAFETY: fcinfo is valid; a NULL result is reported through isnull.
-            unsafe { (*fcinfo).isnull = true };
-            Datum::from(0)
-        }
-    }
-}
-
-/// Runs `call` on `entry`'s live instance (made by the guarded path), then emits what the
-/// guest logged. On failure the instance is discarded, as it may be half-updated, and the
-/// error is raised once wasm and the instance's borrow are gone.
-pub(crate) fn with_live_sandbox<T>(
-    entry: &FunctionEntry,
-    call: impl FnOnce(&mut Sandbox) -> Result<T, PlWasmError>,
-) -> T {
-    let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, &entry.name) };
-    let Some(sandbox) = slot.as_mut() else {
-        raise(&PlWasmError::Internal { message: "no instance".into() }, &entry.name)
-    };
-    let outcome = call(sandbox);
-    let logs = sandbox.take_logs();
-    if outcome.is_err() {
-        *slot = None;
-    }
-    drop(slot);
-    emit_guest_logs(&logs, &entry.name);
-    outcome.unwrap_or_else(|err| fail(&err, &entry.name))
 }
 
 fn raw_buffer(entry: &FunctionEntry) -> Vec<ValRaw> {

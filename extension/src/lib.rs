@@ -3,7 +3,8 @@
 //! One file per concern, after PostgreSQL's own PL/Python:
 //! - `handler`: the call handler and its per-row fast path;
 //! - `aggregate`: wasm aggregates' support functions and guest states;
-//! - `define`: `plwasm.create_aggregate`, the checked way to make a wasm aggregate;
+//! - `ddl`: the SQL plwasm writes for users: `create_functions` and `create_aggregate`;
+//! - `frame`: ABI 1 frame calls (scalar), shared by set-returning functions;
 //! - `srf`: set-returning functions (rows into a tuplestore);
 //! - `validator`: checks at CREATE FUNCTION;
 //! - `cache`: the per-backend engine, compiled modules and function entries;
@@ -11,20 +12,28 @@
 //! - `catalog`: reading `pg_proc`;
 //! - `marshal`: Datums to ABI 1 frame values and back;
 //! - `interrupt`: cancel and timeouts for running wasm;
-//! - `modules`: modules stored in `plwasm.module_store`, shared by many functions;
+//! - `store`: reading `plwasm.module_store` (a module as a given role may use it);
+//! - `modules`: the module store's SQL API (install, drop, grant, revoke, exports);
+//! - `pinned`: running SQL with `search_path` pinned, optionally as another role;
+//! - `compile`: decoding and compiling large modules, interruptibly;
+//! - `discard`: `DISCARD ALL` drops the session's instances;
 //! - `gucs`: configuration parameters;
 //! - `error`: plwasm errors to PostgreSQL errors.
 //!
 //! The pg-free logic (decoding, validation, types, limits, sandbox) is in `plwasm-core`.
+
+// Every unsafe block says why it is sound; every unsafe fn says what its caller must ensure.
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 mod aggregate;
 mod cache;
 mod catalog;
 mod code_cache;
 mod compile;
-mod define;
+mod ddl;
 mod discard;
 mod error;
+mod frame;
 mod gucs;
 mod handler;
 mod interrupt;
@@ -32,6 +41,7 @@ mod marshal;
 mod modules;
 mod pinned;
 mod srf;
+mod store;
 mod validator;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -6,8 +6,6 @@
 //! sends a relcache invalidation for the store, so every session drops the function entries
 //! built from stored modules at its next statement.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use plwasm_core::body::{check_stored_binary, is_module_name};
@@ -15,124 +13,8 @@ use plwasm_core::error::PlWasmError;
 
 use crate::error::{raise_for_module, OrRaise};
 use crate::pinned::{self, RunAs};
+use crate::store::{fetch, store_oid, StoredModule};
 use crate::{cache, gucs};
-
-/// The oid of `plwasm.module_store` once this backend has looked it up (0 before).
-static MODULE_STORE_OID: AtomicU32 = AtomicU32::new(0);
-
-/// Whether a relcache invalidation for `relid` concerns the module store.
-pub fn is_module_store(relid: pg_sys::Oid) -> bool {
-    let known = MODULE_STORE_OID.load(Ordering::Relaxed);
-    known != 0 && (relid == pg_sys::InvalidOid || relid.to_u32() == known)
-}
-
-/// A stored module as a given role sees it.
-pub struct StoredModule {
-    pub hash: [u8; 32],
-    pub owner: pg_sys::Oid,
-    /// The role asked about owns it, is a superuser, or was granted it.
-    pub usable: bool,
-    /// Only when asked for.
-    pub wasm: Option<Vec<u8>>,
-}
-
-/// `$1` name, `$2` with bytes, `$3` the role whose USAGE is in question. Every function and
-/// operator is qualified, and it runs with `search_path` pinned (see `pinned`).
-const FETCH: &str = "
-SELECT m.sha256, m.owner::pg_catalog.oid,
-       m.owner::pg_catalog.oid OPERATOR(pg_catalog.=) $3
-         OR EXISTS (SELECT 1 FROM plwasm.module_grants g
-                     WHERE g.module OPERATOR(pg_catalog.=) m.name
-                       AND CASE WHEN g.grantee::pg_catalog.oid OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN true
-                                WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-                                                  WHERE r.oid OPERATOR(pg_catalog.=) g.grantee::pg_catalog.oid) THEN false
-                                ELSE pg_catalog.pg_has_role($3, g.grantee::pg_catalog.oid, 'USAGE') END),
-       CASE WHEN $2 THEN m.wasm END,
-       'plwasm.module_store'::pg_catalog.regclass::pg_catalog.oid
-  FROM plwasm.module_store m
- WHERE m.name OPERATOR(pg_catalog.=) $1";
-
-/// Reads module `name` as `role` may use it; its bytes only when `with_bytes`.
-///
-/// Runs on the call path, also in parallel workers and in a leader whose transaction has
-/// written (CREATE TABLE AS, INSERT ... SELECT). pgrx's SPI treats such a transaction as
-/// read-write and increments the command counter, which parallel mode forbids; this read is
-/// a plain SELECT, so it goes to SPI directly as read-only.
-pub fn fetch(name: &str, with_bytes: bool, role: pg_sys::Oid) -> Result<Option<StoredModule>, PlWasmError> {
-    let query = std::ffi::CString::new(FETCH).expect("no NUL in the query");
-    let name_text = std::ffi::CString::new(name).map_err(|_| PlWasmError::BadModuleName { module: name.into() })?;
-    let superuser = pinned::is_superuser(role);
-    // SAFETY: connects SPI, runs one read-only query with three arguments of the declared
-    // types, copies every value it needs into owned Rust values while connected, and
-    // disconnects. An error inside SPI raises (pgrx turns it into a panic that unwinds to the
-    // guard), and transaction abort cleans up the SPI connection and the pinned path.
-    pinned::with_pinned_path(RunAs::Caller, || unsafe {
-        if pg_sys::SPI_connect() < 0 {
-            return Err(spi_error("SPI_connect failed"));
-        }
-        let mut types = [pg_sys::TEXTOID, pg_sys::BOOLOID, pg_sys::OIDOID];
-        let mut values = [
-            pg_sys::Datum::from(pg_sys::cstring_to_text(name_text.as_ptr())),
-            pg_sys::Datum::from(with_bytes),
-            pg_sys::Datum::from(role),
-        ];
-        let nulls = [b' ' as std::ffi::c_char; 3];
-        let status = pg_sys::SPI_execute_with_args(
-            query.as_ptr(),
-            3,
-            types.as_mut_ptr(),
-            values.as_mut_ptr(),
-            nulls.as_ptr(),
-            true,
-            1,
-        );
-        let result = if status != pg_sys::SPI_OK_SELECT as i32 {
-            Err(spi_error(&format!("reading plwasm.module_store failed (SPI status {status})")))
-        } else if pg_sys::SPI_processed == 0 {
-            Ok(None)
-        } else {
-            let table = pg_sys::SPI_tuptable;
-            let tuple = *(*table).vals;
-            let desc = (*table).tupdesc;
-            let column = |n: i32| {
-                let mut is_null = false;
-                let datum = pg_sys::SPI_getbinval(tuple, desc, n, &mut is_null);
-                (datum, is_null)
-            };
-            let hash_bytes: Vec<u8> = bytes_of(column(1)).unwrap_or_default();
-            let mut hash = [0u8; 32];
-            if hash_bytes.len() == 32 {
-                hash.copy_from_slice(&hash_bytes);
-            }
-            let owner = match column(2) {
-                (datum, false) => pg_sys::Oid::from(datum.value() as u32),
-                _ => pg_sys::InvalidOid,
-            };
-            let usable =
-                superuser || matches!(column(3), (datum, false) if bool::from_datum(datum, false).unwrap_or(false));
-            let wasm = bytes_of(column(4));
-            if let (oid, false) = column(5) {
-                MODULE_STORE_OID.store(oid.value() as u32, Ordering::Relaxed);
-            }
-            Ok(Some(StoredModule { hash, owner, usable, wasm }))
-        };
-        pg_sys::SPI_finish();
-        result
-    })
-}
-
-/// A bytea column's bytes, copied.
-///
-/// # Safety
-/// `datum` must be a bytea Datum valid for now (or `is_null`).
-unsafe fn bytes_of((datum, is_null): (pg_sys::Datum, bool)) -> Option<Vec<u8>> {
-    // SAFETY: the caller's contract; from_datum detoasts and copies.
-    unsafe { <&[u8]>::from_datum(datum, is_null).map(<[u8]>::to_vec) }
-}
-
-fn spi_error(message: &str) -> PlWasmError {
-    PlWasmError::Internal { message: message.to_string() }
-}
 
 /// Whether the current user may change `module`: it owns it (has its owner's privileges) or
 /// is a superuser.
@@ -179,21 +61,6 @@ fn write_as_store_owner(query: &str, args: &[DatumWithOid<'_>]) -> Result<usize,
 fn caller_args() -> (pg_sys::Oid, bool) {
     let me = pinned::current_user();
     (me, pinned::is_superuser(me))
-}
-
-/// The oid of `plwasm.module_store`, looked up by name in the extension's own schema.
-fn store_oid() -> pg_sys::Oid {
-    // SAFETY: both lookups read the syscache; get_namespace_oid raises if the extension's
-    // schema is gone, which the guarded call turns into an ERROR.
-    let relid = unsafe {
-        let schema = pg_sys::get_namespace_oid(c"plwasm".as_ptr(), false);
-        pg_sys::get_relname_relid(c"module_store".as_ptr(), schema)
-    };
-    if relid == pg_sys::InvalidOid {
-        pgrx::error!("plwasm.module_store is missing");
-    }
-    MODULE_STORE_OID.store(relid.to_u32(), Ordering::Relaxed);
-    relid
 }
 
 /// Tells every session that stored modules changed (at commit).
@@ -337,56 +204,4 @@ fn revoke_module(module: &str, role: &str) {
 #[pg_extern(stable, parallel_safe)]
 fn module_exports(wasm: &[u8]) -> Option<Vec<String>> {
     cache::describe_exports(wasm)
-}
-
-/// PostgreSQL's own identifier quoting (adds quotes only where needed).
-pub(crate) fn quote_identifier(name: &str) -> String {
-    let cstring = std::ffi::CString::new(name).unwrap_or_else(|_| pgrx::error!("identifier contains a NUL byte"));
-    // SAFETY: quote_identifier reads a NUL-terminated string and returns either it or a new
-    // palloc'd one; we copy the result before the CString is dropped.
-    unsafe { std::ffi::CStr::from_ptr(pg_sys::quote_identifier(cstring.as_ptr())).to_string_lossy().into_owned() }
-}
-
-/// `plwasm.create_functions(module, schema => NULL, replace => false)`: creates every SQL
-/// function the module declares in its `plwasm.signatures` section (the Rust guest SDK writes
-/// it), in `schema` or the current schema. A function that exists already is an error
-/// (42723) unless `replace`, which replaces it (PostgreSQL then checks that the caller owns
-/// it). Runs as the caller, so USAGE on the module and CREATE on the schema are checked as
-/// for CREATE FUNCTION. Returns the functions created.
-#[pg_extern(volatile, parallel_unsafe)]
-fn create_functions(
-    module: &str,
-    schema: default!(Option<&str>, "NULL"),
-    replace: default!(bool, false),
-) -> SetOfIterator<'static, String> {
-    let Some(stored) = fetch(module, true, pinned::current_user()).or_raise_module(module) else {
-        raise_for_module(&PlWasmError::ModuleNotFound { module: module.into() }, module)
-    };
-    if !stored.usable {
-        raise_for_module(&PlWasmError::ModulePermissionDenied { module: module.into() }, module);
-    }
-    let wasm = stored.wasm.unwrap_or_default();
-    let mut declared = plwasm_core::declared::declared_functions(&wasm).or_raise_module(module);
-    declared.sort_by_key(|a| a.identity());
-    if declared.is_empty() {
-        raise_for_module(&PlWasmError::NothingDeclared { module: module.into() }, module);
-    }
-    let schema = schema.map(quote_identifier);
-    let mut created = Vec::with_capacity(declared.len());
-    for function in &declared {
-        let statements = if function.aggregate.is_some() {
-            function.aggregate_statements(schema.as_deref(), module, replace, quote_identifier)
-        } else {
-            let body = format!("{module}:{}", function.export);
-            vec![function.create_statement(schema.as_deref(), &body, replace, quote_identifier)]
-        };
-        for statement in statements {
-            Spi::run(&statement).unwrap_or_else(|err| pgrx::error!("could not create {}: {err}", function.identity()));
-        }
-        created.push(match &schema {
-            Some(schema) => format!("{schema}.{}", function.identity()),
-            None => function.identity(),
-        });
-    }
-    SetOfIterator::new(created)
 }

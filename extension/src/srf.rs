@@ -14,7 +14,7 @@ use plwasm_core::types::SqlType;
 
 use crate::cache::FunctionEntry;
 use crate::error::raise;
-use crate::handler::with_live_sandbox;
+use crate::frame::with_live_sandbox;
 use crate::{catalog, gucs, marshal};
 
 /// The most bytes of variable-length values one set-returning call may return in all its rows

@@ -1,5 +1,6 @@
-//! `plwasm.create_aggregate`: the one way a non-superuser gets an aggregate with an
-//! `internal` state.
+//! The SQL plwasm writes for its users: `plwasm.create_functions` (the functions a module
+//! declares, created as the caller) and `plwasm.create_aggregate`, the one way a non-superuser
+//! gets an aggregate with an `internal` state.
 //!
 //! PostgreSQL lets only superusers create such aggregates, because an `internal` state handed
 //! to the wrong support function corrupts memory. This helper checks that every support
@@ -16,9 +17,9 @@ use pgrx::PgSqlErrorCode;
 use plwasm_core::aggregate::SupportRole;
 use plwasm_core::error::PlWasmError;
 
-use crate::error::{raise, OrRaise};
-use crate::modules::quote_identifier;
+use crate::error::{raise, raise_for_module, OrRaise};
 use crate::pinned::{self, RunAs};
+use crate::store::fetch;
 use crate::{cache, catalog};
 
 /// `plwasm.create_aggregate_by_oid(name, accumulate, finalize, merge, serialize, deserialize,
@@ -377,4 +378,56 @@ fn refuse(name: &str, why: String) -> ! {
 fn as_superuser(statement: &str) {
     pinned::with_pinned_path(RunAs::Role(pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID)), || Spi::run(statement))
         .unwrap_or_else(|err| pgrx::error!("could not create the aggregate: {err}"));
+}
+
+/// PostgreSQL's own identifier quoting (adds quotes only where needed).
+pub(crate) fn quote_identifier(name: &str) -> String {
+    let cstring = std::ffi::CString::new(name).unwrap_or_else(|_| pgrx::error!("identifier contains a NUL byte"));
+    // SAFETY: quote_identifier reads a NUL-terminated string and returns either it or a new
+    // palloc'd one; we copy the result before the CString is dropped.
+    unsafe { std::ffi::CStr::from_ptr(pg_sys::quote_identifier(cstring.as_ptr())).to_string_lossy().into_owned() }
+}
+
+/// `plwasm.create_functions(module, schema => NULL, replace => false)`: creates every SQL
+/// function the module declares in its `plwasm.signatures` section (the Rust guest SDK writes
+/// it), in `schema` or the current schema. A function that exists already is an error
+/// (42723) unless `replace`, which replaces it (PostgreSQL then checks that the caller owns
+/// it). Runs as the caller, so USAGE on the module and CREATE on the schema are checked as
+/// for CREATE FUNCTION. Returns the functions created.
+#[pg_extern(volatile, parallel_unsafe)]
+fn create_functions(
+    module: &str,
+    schema: default!(Option<&str>, "NULL"),
+    replace: default!(bool, false),
+) -> SetOfIterator<'static, String> {
+    let Some(stored) = fetch(module, true, pinned::current_user()).or_raise_module(module) else {
+        raise_for_module(&PlWasmError::ModuleNotFound { module: module.into() }, module)
+    };
+    if !stored.usable {
+        raise_for_module(&PlWasmError::ModulePermissionDenied { module: module.into() }, module);
+    }
+    let wasm = stored.wasm.unwrap_or_default();
+    let mut declared = plwasm_core::declared::declared_functions(&wasm).or_raise_module(module);
+    declared.sort_by_key(|a| a.identity());
+    if declared.is_empty() {
+        raise_for_module(&PlWasmError::NothingDeclared { module: module.into() }, module);
+    }
+    let schema = schema.map(quote_identifier);
+    let mut created = Vec::with_capacity(declared.len());
+    for function in &declared {
+        let statements = if function.aggregate.is_some() {
+            function.aggregate_statements(schema.as_deref(), module, replace, quote_identifier)
+        } else {
+            let body = format!("{module}:{}", function.export);
+            vec![function.create_statement(schema.as_deref(), &body, replace, quote_identifier)]
+        };
+        for statement in statements {
+            Spi::run(&statement).unwrap_or_else(|err| pgrx::error!("could not create {}: {err}", function.identity()));
+        }
+        created.push(match &schema {
+            Some(schema) => format!("{schema}.{}", function.identity()),
+            None => function.identity(),
+        });
+    }
+    SetOfIterator::new(created)
 }
