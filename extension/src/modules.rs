@@ -1,10 +1,14 @@
-//! Modules stored once in `plwasm.module_store` and used by many functions.
+//! The module store's SQL API: `install_module`, `drop_module`, `grant_module`,
+//! `revoke_module` and `module_exports`, for modules stored once in `plwasm.module_store` and
+//! used by many functions.
 //!
 //! Users read the store (it is as public as function bodies in `pg_proc`) but write it only
-//! through these functions. They run as the caller, check ownership against the caller's
-//! own user id, and only then switch to the store's owner for the write itself. Every change
-//! sends a relcache invalidation for the store, so every session drops the function entries
-//! built from stored modules at its next statement.
+//! through these functions. They run as the caller and check ownership against the caller's
+//! own user id; only the write itself runs as the store's owner (through `pinned`), and a
+//! write that replaces or deletes a row repeats the owner check in its own statement, so the
+//! check and the write are one step. Every change sends a relcache invalidation for the
+//! store, so every session drops the function entries built from stored modules at its next
+//! statement.
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
