@@ -37,6 +37,14 @@ pub enum SqlState {
     InsufficientPrivilege,
     /// 2BP01: functions still use the module.
     DependentObjectsStillExist,
+    /// 42723: `create_aggregate` on an existing aggregate without `replace`.
+    DuplicateFunction,
+    /// 42809: `create_aggregate` asked to replace a routine that is not an aggregate.
+    WrongObjectType,
+    /// 3F000: a schema that does not exist.
+    InvalidSchemaName,
+    /// 58030: the code cache directory could not be cleared.
+    IoError,
     /// 53200: the host could not allocate memory for a value.
     OutOfMemory,
     /// XX000: a bug in plwasm or wasmtime.
@@ -70,6 +78,10 @@ impl SqlState {
             SqlState::InvalidName => "42602",
             SqlState::InsufficientPrivilege => "42501",
             SqlState::DependentObjectsStillExist => "2BP01",
+            SqlState::DuplicateFunction => "42723",
+            SqlState::WrongObjectType => "42809",
+            SqlState::InvalidSchemaName => "3F000",
+            SqlState::IoError => "58030",
             SqlState::OutOfMemory => "53200",
             SqlState::InternalError => "XX000",
             SqlState::CharacterNotInRepertoire => "22021",
@@ -245,6 +257,24 @@ pub enum PlWasmError {
     BadDeclaration { message: String },
     /// `plwasm.create_functions` on a module that declares no functions.
     NothingDeclared { module: String },
+    /// The current role does not own `object` (`aggregate s.a(int)`, `function f(int)`).
+    NotOwner { object: String },
+    /// The current role lacks a privilege on `what` (`schema s`).
+    PermissionDenied { what: String },
+    /// Something only a superuser may do (`clear the plwasm code cache`).
+    SuperuserRequired { to: String },
+    /// `create_aggregate` on an aggregate that exists, without `replace => true`.
+    AggregateExists { signature: String },
+    /// `create_aggregate` asked to replace a routine that is not an aggregate.
+    NotAnAggregate { signature: String },
+    /// A schema that does not exist.
+    SchemaNotFound { schema: String },
+    /// A role that does not exist.
+    RoleNotFound { role: String },
+    /// A name that is not `name` or `schema.name`.
+    BadAggregateName { name: String },
+    /// The code cache directory could not be cleared.
+    CodeCacheIo { message: String },
     /// An error in an aggregate's accumulate or retract step (`export`), while rows queued
     /// earlier were handed over because another support function needed them.
     InBatch { export: String, error: Box<PlWasmError> },
@@ -364,6 +394,13 @@ impl PlWasmError {
             ModuleInUse { .. } => SqlState::DependentObjectsStillExist,
             OutOfMemory { .. } => SqlState::OutOfMemory,
             InBatch { error, .. } => error.sqlstate(),
+            NotOwner { .. } | PermissionDenied { .. } | SuperuserRequired { .. } => SqlState::InsufficientPrivilege,
+            AggregateExists { .. } => SqlState::DuplicateFunction,
+            NotAnAggregate { .. } => SqlState::WrongObjectType,
+            SchemaNotFound { .. } => SqlState::InvalidSchemaName,
+            RoleNotFound { .. } => SqlState::UndefinedObject,
+            BadAggregateName { .. } => SqlState::InvalidName,
+            CodeCacheIo { .. } => SqlState::IoError,
             Internal { .. } => SqlState::InternalError,
         }
     }
@@ -655,13 +692,32 @@ impl PlWasmError {
                 };
                 (inner.message, Some(detail), inner.hint)
             }
+            NotOwner { object } => (format!("must be owner of {object}"), None, None),
+            PermissionDenied { what } => (format!("permission denied for {what}"), None, None),
+            SuperuserRequired { to } => (format!("must be superuser to {to}"), None, None),
+            AggregateExists { signature } => (
+                format!("function {signature} already exists"),
+                None,
+                Some("Pass replace => true to replace an aggregate of your own.".into()),
+            ),
+            NotAnAggregate { signature } => (format!("{signature} is not an aggregate"), None, None),
+            SchemaNotFound { schema } => (format!("schema \"{schema}\" does not exist"), None, None),
+            RoleNotFound { role } => (format!("role \"{role}\" does not exist"), None, None),
+            BadAggregateName { name } => {
+                (format!("\"{name}\" is not an aggregate name (name or schema.name)"), None, None)
+            }
+            CodeCacheIo { message } => (message.clone(), None, None),
             OutOfMemory { bytes, what } => (
                 "out of memory".to_string(),
                 Some(format!("Failed on request of size {bytes} for {what} of wasm function \"{function}\".")),
                 None,
             ),
             Internal { message } => (
-                format!("internal plwasm error in function \"{function}\": {message}"),
+                match subject {
+                    _ if function.is_empty() => format!("internal plwasm error: {message}"),
+                    Subject::Function(_) => format!("internal plwasm error in function \"{function}\": {message}"),
+                    Subject::Module(_) => format!("internal plwasm error about wasm module \"{function}\": {message}"),
+                },
                 None,
                 None,
             ),
@@ -702,6 +758,38 @@ mod tests {
         assert_eq!(ts.sqlstate().code(), "22008");
         let i2 = PlWasmError::ResultOutOfRange { type_name: "smallint", value: "1".into() };
         assert_eq!(i2.sqlstate().code(), "22003");
+    }
+
+    #[test]
+    fn definition_helpers_report_like_postgres() {
+        let cases = [
+            (
+                PlWasmError::NotOwner { object: "aggregate s.a(integer)".into() },
+                "42501",
+                "must be owner of aggregate s.a(integer)",
+            ),
+            (PlWasmError::PermissionDenied { what: "schema s".into() }, "42501", "permission denied for schema s"),
+            (
+                PlWasmError::AggregateExists { signature: "s.a(integer)".into() },
+                "42723",
+                "function s.a(integer) already exists",
+            ),
+            (
+                PlWasmError::NotAnAggregate { signature: "s.a(integer)".into() },
+                "42809",
+                "s.a(integer) is not an aggregate",
+            ),
+            (PlWasmError::SchemaNotFound { schema: "nope".into() }, "3F000", "schema \"nope\" does not exist"),
+            (PlWasmError::RoleNotFound { role: "nobody".into() }, "42704", "role \"nobody\" does not exist"),
+            (PlWasmError::CodeCacheIo { message: "cannot clear".into() }, "58030", "cannot clear"),
+        ];
+        for (err, code, message) in cases {
+            let report = err.report(Subject::Function("a"));
+            assert_eq!((report.sqlstate.code(), report.message.as_str()), (code, message));
+        }
+        let internal = PlWasmError::Internal { message: "x".into() };
+        assert_eq!(internal.report(Subject::Module("m")).message, "internal plwasm error about wasm module \"m\": x");
+        assert_eq!(internal.report(Subject::Function("")).message, "internal plwasm error: x");
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub fn read_proc(oid: Oid) -> ProcInfo {
         let cache_id = pg_sys::SysCacheIdentifier::PROCOID as i32;
         let tuple = pg_sys::SearchSysCache1(cache_id, oid.into_datum().unwrap());
         if tuple.is_null() {
-            pgrx::error!("cache lookup failed for function {}", oid.to_u32());
+            crate::error::raise_internal(format!("cache lookup failed for function {}", oid.to_u32()));
         }
         let header = (*tuple).t_data;
         let form = (header as *const u8).add((*header).t_hoff as usize) as *const pg_sys::FormData_pg_proc;

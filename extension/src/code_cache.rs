@@ -13,11 +13,13 @@
 use std::path::Path;
 
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode;
 use plwasm_core::body::content_hash;
 use plwasm_core::code_cache::{self, Lookup};
 use plwasm_core::wasmtime::{Engine, Module};
 
+use plwasm_core::error::PlWasmError;
+
+use crate::error::raise;
 use crate::gucs;
 
 /// Relative to the data directory, which is every backend's working directory.
@@ -85,21 +87,14 @@ pub fn store(engine: &Engine, wasm: &[u8], module: &Module) {
 fn clear_code_cache() -> i64 {
     // SAFETY: superuser() only reads the current user's catalog row.
     if !unsafe { pgrx::pg_sys::superuser() } {
-        pgrx::ereport!(
-            ERROR,
-            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            "must be superuser to clear the plwasm code cache"
-        );
+        raise(&PlWasmError::SuperuserRequired { to: "clear the plwasm code cache".into() }, "clear_code_cache");
     }
     match code_cache::clear(Path::new(DIRECTORY)) {
         Ok(deleted) => deleted as i64,
-        Err(err) => {
-            pgrx::ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_IO_ERROR,
-                format!("cannot clear the plwasm code cache in {DIRECTORY}: {err}")
-            );
-        }
+        Err(err) => raise(
+            &PlWasmError::CodeCacheIo { message: format!("cannot clear the plwasm code cache in {DIRECTORY}: {err}") },
+            "clear_code_cache",
+        ),
     }
 }
 

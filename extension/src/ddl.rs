@@ -13,11 +13,10 @@ use std::collections::HashMap;
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode;
 use plwasm_core::aggregate::SupportRole;
 use plwasm_core::error::PlWasmError;
 
-use crate::error::{raise, raise_for_module, OrRaise};
+use crate::error::{raise, raise_for_module, raise_internal, OrRaise};
 use crate::pinned::{self, RunAs};
 use crate::store::fetch;
 use crate::{cache, catalog};
@@ -75,11 +74,7 @@ fn create_aggregate_by_oid(
             refuse(name, format!("{signature} is not a LANGUAGE wasm function."));
         }
         if !pinned::has_privs_of_role(user, proc.owner) {
-            pgrx::ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                format!("must be owner of function {signature}")
-            );
+            raise(&PlWasmError::NotOwner { object: format!("function {signature}") }, name);
         }
         all_parallel_safe &= proc.parallel_safe;
         let entry = cache::function_entry(&proc, cache::Caller::now()).or_raise(&proc.name);
@@ -125,11 +120,7 @@ fn create_aggregate_by_oid(
     .flatten()
     .unwrap_or(false);
     if !may_create {
-        pgrx::ereport!(
-            ERROR,
-            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            format!("permission denied for schema {schema}")
-        );
+        raise(&PlWasmError::PermissionDenied { what: format!("schema {schema}") }, name);
     }
 
     let qualified = format!("{}.{}", quote_identifier(&schema), quote_identifier(&aggregate));
@@ -138,27 +129,13 @@ fn create_aggregate_by_oid(
     let existing = find_routine(namespace, &aggregate, &arg_types);
     if let Some(found) = &existing {
         if !replace {
-            pgrx::pg_sys::panic::ErrorReport::new(
-                PgSqlErrorCode::ERRCODE_DUPLICATE_FUNCTION,
-                format!("function {signature} already exists"),
-                "plwasm",
-            )
-            .set_hint("Pass replace => true to replace an aggregate of your own.")
-            .report(pgrx::PgLogLevel::ERROR);
+            raise(&PlWasmError::AggregateExists { signature: signature.clone() }, name);
         }
         if !pinned::has_privs_of_role(user, found.owner) {
-            pgrx::ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                format!("must be owner of aggregate {signature}")
-            );
+            raise(&PlWasmError::NotOwner { object: format!("aggregate {signature}") }, name);
         }
         if found.kind != b'a' {
-            pgrx::ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-                format!("{signature} is not an aggregate")
-            );
+            raise(&PlWasmError::NotAnAggregate { signature: signature.clone() }, name);
         }
     }
 
@@ -265,7 +242,7 @@ fn wiring_of(aggregate: pg_sys::Oid) -> Option<Wiring> {
             }))
         })
     })
-    .unwrap_or_else(|err| pgrx::error!("reading pg_aggregate: {err}"))
+    .unwrap_or_else(|err| raise_internal(format!("reading pg_aggregate: {err}")))
 }
 
 /// A routine found by schema oid, name and exact argument type oids.
@@ -299,7 +276,7 @@ fn find_routine(namespace: pg_sys::Oid, name: &str, arg_types: &[pg_sys::Oid]) -
             }))
         })
     })
-    .unwrap_or_else(|err| pgrx::error!("reading pg_proc: {err}"))
+    .unwrap_or_else(|err| raise_internal(format!("reading pg_proc: {err}")))
 }
 
 /// The schema oid and name of the aggregate: `name` may be qualified; if not, the accumulate
@@ -317,22 +294,12 @@ fn target_name(name: &str, accumulate_namespace: pg_sys::Oid) -> (pg_sys::Oid, S
             // SAFETY: get_namespace_oid with missing_ok reads the syscache; InvalidOid if absent.
             let namespace = unsafe { pg_sys::get_namespace_oid(schema_c.as_ptr(), true) };
             if namespace == pg_sys::InvalidOid {
-                pgrx::ereport!(
-                    ERROR,
-                    PgSqlErrorCode::ERRCODE_INVALID_SCHEMA_NAME,
-                    format!("schema \"{schema}\" does not exist")
-                );
+                raise(&PlWasmError::SchemaNotFound { schema: schema.clone() }, name);
             }
             (namespace, aggregate.clone())
         }
         [aggregate] => (accumulate_namespace, aggregate.clone()),
-        _ => {
-            pgrx::ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_INVALID_NAME,
-                format!("\"{name}\" is not an aggregate name (name or schema.name)")
-            );
-        }
+        _ => raise(&PlWasmError::BadAggregateName { name: name.into() }, name),
     }
 }
 
@@ -341,7 +308,7 @@ fn namespace_name(namespace: pg_sys::Oid) -> String {
     unsafe {
         let name = pg_sys::get_namespace_name(namespace);
         if name.is_null() {
-            pgrx::error!("schema with oid {} does not exist", namespace.to_u32());
+            raise_internal(format!("schema with oid {} does not exist", namespace.to_u32()));
         }
         std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
     }
@@ -377,12 +344,12 @@ fn refuse(name: &str, why: String) -> ! {
 /// rights were checked.
 fn as_superuser(statement: &str) {
     pinned::with_pinned_path(RunAs::Role(pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID)), || Spi::run(statement))
-        .unwrap_or_else(|err| pgrx::error!("could not create the aggregate: {err}"));
+        .unwrap_or_else(|err| raise_internal(format!("could not create the aggregate: {err}")));
 }
 
 /// PostgreSQL's own identifier quoting (adds quotes only where needed).
 pub(crate) fn quote_identifier(name: &str) -> String {
-    let cstring = std::ffi::CString::new(name).unwrap_or_else(|_| pgrx::error!("identifier contains a NUL byte"));
+    let cstring = std::ffi::CString::new(name).unwrap_or_else(|_| raise_internal("identifier contains a NUL byte"));
     // SAFETY: quote_identifier reads a NUL-terminated string and returns either it or a new
     // palloc'd one; we copy the result before the CString is dropped.
     unsafe { std::ffi::CStr::from_ptr(pg_sys::quote_identifier(cstring.as_ptr())).to_string_lossy().into_owned() }
@@ -422,7 +389,8 @@ fn create_functions(
             vec![function.create_statement(schema.as_deref(), &body, replace, quote_identifier)]
         };
         for statement in statements {
-            Spi::run(&statement).unwrap_or_else(|err| pgrx::error!("could not create {}: {err}", function.identity()));
+            Spi::run(&statement)
+                .unwrap_or_else(|err| raise_internal(format!("could not create {}: {err}", function.identity())));
         }
         created.push(match &schema {
             Some(schema) => format!("{schema}.{}", function.identity()),

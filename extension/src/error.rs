@@ -5,41 +5,28 @@ use pgrx::{PgLogLevel, PgSqlErrorCode};
 use plwasm_core::error::{PlWasmError, SqlState, Subject};
 use plwasm_core::host::{LogLevel, LogQueue, MAX_LOG_MESSAGES};
 
+/// PostgreSQL's code for `state`: the five characters encoded as `MAKE_SQLSTATE` does, so
+/// there is no table to keep in step with `SqlState`.
 fn error_code(state: SqlState) -> PgSqlErrorCode {
     match state {
-        SqlState::InvalidFunctionDefinition => PgSqlErrorCode::ERRCODE_INVALID_FUNCTION_DEFINITION,
-        SqlState::ProgramLimitExceeded => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-        SqlState::StatementTooComplex => PgSqlErrorCode::ERRCODE_STATEMENT_TOO_COMPLEX,
-        SqlState::ExternalRoutineException => PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
-        SqlState::DivisionByZero => PgSqlErrorCode::ERRCODE_DIVISION_BY_ZERO,
-        SqlState::NumericValueOutOfRange => PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
-        SqlState::DatetimeFieldOverflow => PgSqlErrorCode::ERRCODE_DATETIME_FIELD_OVERFLOW,
-        SqlState::QueryCanceled => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
-        SqlState::FeatureNotSupported => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-        SqlState::UndefinedObject => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-        SqlState::InvalidName => PgSqlErrorCode::ERRCODE_INVALID_NAME,
-        SqlState::InsufficientPrivilege => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-        SqlState::DependentObjectsStillExist => PgSqlErrorCode::ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
-        SqlState::OutOfMemory => PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
-        SqlState::InternalError => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-        SqlState::CharacterNotInRepertoire => PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
-        SqlState::NullValueNotAllowed => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-        SqlState::ArraySubscriptError => PgSqlErrorCode::ERRCODE_ARRAY_ELEMENT_ERROR,
-        SqlState::DatatypeMismatch => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-        SqlState::ObjectNotInPrerequisiteState => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
         SqlState::Guest(code) => guest_error_code(code),
+        other => {
+            let code: [u8; 5] = other.code().as_bytes().try_into().unwrap_or(*b"XX000");
+            PgSqlErrorCode::from(make_sqlstate(code))
+        }
     }
+}
+
+/// `MAKE_SQLSTATE` (utils/elog.h): six bits per character, first character lowest.
+fn make_sqlstate(code: [u8; 5]) -> i32 {
+    code.iter().enumerate().map(|(i, ch)| ((*ch as i32 - '0' as i32) & 0x3F) << (6 * i)).sum()
 }
 
 /// A guest's SQLSTATE as pgrx's code: the exact code if PostgreSQL defines it, else the
 /// generic code of its class (`22xyz` → `22000`), else 38000.
 fn guest_error_code(code: [u8; 5]) -> PgSqlErrorCode {
-    let make = |c: [u8; 5]| -> i32 {
-        // MAKE_SQLSTATE (utils/elog.h): six bits per character, first character lowest.
-        c.iter().enumerate().map(|(i, ch)| ((*ch as i32 - '0' as i32) & 0x3F) << (6 * i)).sum()
-    };
     let known = |c: [u8; 5]| {
-        let mapped = PgSqlErrorCode::from(make(c));
+        let mapped = PgSqlErrorCode::from(make_sqlstate(c));
         (mapped != PgSqlErrorCode::ERRCODE_INTERNAL_ERROR).then_some(mapped)
     };
     known(code)
@@ -77,6 +64,12 @@ pub fn emit_guest_logs(logs: &LogQueue, function: &str) {
 #[cold]
 pub fn raise(err: &PlWasmError, function: &str) -> ! {
     raise_about(err, Subject::Function(function))
+}
+
+/// Raises an internal error (XX000) that concerns no particular function or module.
+#[cold]
+pub fn raise_internal(message: impl Into<String>) -> ! {
+    raise(&PlWasmError::Internal { message: message.into() }, "")
 }
 
 /// Raises `err` as an ERROR about the stored module `module`.

@@ -15,10 +15,15 @@ use pgrx::prelude::*;
 use plwasm_core::body::{check_stored_binary, is_module_name};
 use plwasm_core::error::PlWasmError;
 
-use crate::error::{raise_for_module, OrRaise};
+use crate::error::{raise, raise_for_module, raise_internal, OrRaise};
 use crate::pinned::{self, RunAs};
 use crate::store::{fetch, store_oid, StoredModule};
 use crate::{cache, gucs};
+
+/// An internal error (XX000) about module `name`.
+fn internal_for_module(name: &str, message: String) -> ! {
+    raise_for_module(&PlWasmError::Internal { message }, name)
+}
 
 /// Whether the current user may change `module`: it owns it (has its owner's privileges) or
 /// is a superuser.
@@ -48,7 +53,7 @@ fn store_owner() -> pg_sys::Oid {
     })
     .ok()
     .flatten()
-    .unwrap_or_else(|| pgrx::error!("plwasm.module_store is missing"))
+    .unwrap_or_else(|| raise_internal("plwasm.module_store is missing"))
 }
 
 /// Runs one write as the owner of `plwasm.module_store`, after the caller's rights were
@@ -95,7 +100,7 @@ fn install_module(name: &str, wasm: &[u8]) -> String {
          RETURNING 1",
         &[name.into(), me.into(), hash.to_vec().into(), (abi as i32).into(), wasm.into(), superuser.into()],
     )
-    .unwrap_or_else(|err| pgrx::error!("could not store wasm module \"{name}\": {err}"));
+    .unwrap_or_else(|err| internal_for_module(name, format!("could not store it: {err}")));
     if written == 0 {
         raise_for_module(&PlWasmError::NotModuleOwner { module: name.into() }, name);
     }
@@ -120,7 +125,7 @@ fn functions_using(name: &str) -> Vec<String> {
             rows.map(|row| row.get::<String>(1).map(Option::unwrap_or_default)).collect::<Result<Vec<_>, _>>()
         })
     })
-    .unwrap_or_else(|err| pgrx::error!("could not list functions using wasm module \"{name}\": {err}"))
+    .unwrap_or_else(|err| internal_for_module(name, format!("could not list the functions using it: {err}")))
 }
 
 /// `plwasm.drop_module(name, cascade => false)`: removes a module; refuses while functions
@@ -137,7 +142,7 @@ fn drop_module(name: &str, cascade: default!(bool, false)) {
         for function in &users {
             pgrx::notice!("drop cascades to function {function}");
             pinned::with_pinned_path(RunAs::Caller, || Spi::run(&format!("DROP FUNCTION {function}")))
-                .unwrap_or_else(|err| pgrx::error!("could not drop function {function}: {err}"));
+                .unwrap_or_else(|err| internal_for_module(name, format!("could not drop function {function}: {err}")));
         }
     }
     let (me, superuser) = caller_args();
@@ -146,7 +151,7 @@ fn drop_module(name: &str, cascade: default!(bool, false)) {
             AND ($3 OR pg_catalog.pg_has_role($2, m.owner::pg_catalog.oid, 'USAGE'))",
         &[name.into(), me.into(), superuser.into()],
     )
-    .unwrap_or_else(|err| pgrx::error!("could not drop wasm module \"{name}\": {err}"));
+    .unwrap_or_else(|err| internal_for_module(name, format!("could not drop it: {err}")));
     if deleted == 0 {
         raise_for_module(&PlWasmError::NotModuleOwner { module: name.into() }, name);
     }
@@ -163,11 +168,11 @@ fn grantee_oid(role: &str) -> pg_sys::Oid {
     if role == "public" {
         return pg_sys::InvalidOid;
     }
-    let name = std::ffi::CString::new(role).unwrap_or_else(|_| pgrx::error!("role name contains a NUL byte"));
+    let name = std::ffi::CString::new(role).unwrap_or_else(|_| raise_internal("role name contains a NUL byte"));
     // SAFETY: get_role_oid with missing_ok reads the syscache and returns InvalidOid if absent.
     let oid = unsafe { pg_sys::get_role_oid(name.as_ptr(), true) };
     if oid == pg_sys::InvalidOid {
-        pgrx::ereport!(ERROR, PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, format!("role \"{role}\" does not exist"));
+        raise(&PlWasmError::RoleNotFound { role: role.into() }, role);
     }
     oid
 }
@@ -183,7 +188,7 @@ fn grant_module(module: &str, role: &str) {
               VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING",
         &[module.into(), oid_number(grantee).into()],
     )
-    .unwrap_or_else(|err| pgrx::error!("could not grant wasm module \"{module}\": {err}"));
+    .unwrap_or_else(|err| internal_for_module(module, format!("could not grant it: {err}")));
     invalidate_sessions();
 }
 
@@ -199,7 +204,7 @@ fn revoke_module(module: &str, role: &str) {
             AND g.grantee::pg_catalog.oid OPERATOR(pg_catalog.=) $2::pg_catalog.oid",
         &[module.into(), oid_number(grantee).into()],
     )
-    .unwrap_or_else(|err| pgrx::error!("could not revoke wasm module \"{module}\": {err}"));
+    .unwrap_or_else(|err| internal_for_module(module, format!("could not revoke it: {err}")));
     invalidate_sessions();
 }
 

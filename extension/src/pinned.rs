@@ -45,7 +45,7 @@ pub fn with_pinned_path<R>(run_as: RunAs, f: impl FnOnce() -> R) -> R {
             false,
         );
         if applied <= 0 {
-            pgrx::error!("plwasm could not pin search_path");
+            crate::error::raise_internal("could not pin search_path");
         }
         level
     };

@@ -135,7 +135,7 @@ pub(crate) fn store_oid() -> pg_sys::Oid {
         pg_sys::get_relname_relid(c"module_store".as_ptr(), schema)
     };
     if relid == pg_sys::InvalidOid {
-        pgrx::error!("plwasm.module_store is missing");
+        crate::error::raise_internal("plwasm.module_store is missing");
     }
     MODULE_STORE_OID.store(relid.to_u32(), Ordering::Relaxed);
     relid
