@@ -47,7 +47,7 @@ SELECT plwasm.install_module('timeseries', decode('{timeseries}', 'base64')) IS 
 SELECT count(*) FROM plwasm.create_functions('timeseries');
 """
 
-LIFT = "SET plwasm.max_memory = '1GB'; SET plwasm.fuel_limit = 0; SET jit = off;\n"
+LIFT = "SET plwasm.max_memory = '1GB'; SET plwasm.max_session_memory = '2GB'; SET plwasm.fuel_limit = 0; SET jit = off;\n"
 
 
 DB = "plwasm_bench_agg"

@@ -26,8 +26,10 @@ ANALYZE points;
 -- LTTB needs a whole group's points (16 bytes each in guest memory), and all groups of one
 -- aggregate share an instance: 5 x 2,000,000 points need more than the 64MB default.
 -- Sorting and downsampling 2 million points in one finalize call takes more than the default
--- fuel budget of 100 million instructions per call; this demo lifts it.
+-- fuel budget of 100 million instructions per call; this demo lifts it, and the session's
+-- memory budget (512MB by default) with the per-instance cap.
 SET plwasm.max_memory = '1GB';
+SET plwasm.max_session_memory = '2GB';
 SET plwasm.fuel_limit = 0;
 \timing on
 \echo '== LTTB: 1000 points per device out of 2,000,000'
