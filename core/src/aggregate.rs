@@ -218,6 +218,16 @@ pub enum Step {
     Retract = 1,
 }
 
+impl Step {
+    /// The support role whose export takes this step's batches.
+    pub fn role(self) -> SupportRole {
+        match self {
+            Step::Accumulate => SupportRole::Accumulate,
+            Step::Retract => SupportRole::Retract,
+        }
+    }
+}
+
 struct AggregateExports {
     new: TypedFunc<(), i32>,
     accumulate: TypedFunc<(i32, i32), ()>,
@@ -429,10 +439,7 @@ impl AggregateInstance {
             },
         };
         self.payload.clear();
-        let step = match self.pending_step {
-            Step::Accumulate => "accumulate",
-            Step::Retract => "retract",
-        };
+        let step = self.pending_step.role().suffix();
         outcome.map_err(|err| in_batch(err, format!("{}.{step}", self.prefix)))?;
         for handle in std::mem::take(&mut self.to_free) {
             self.sandbox.call_typed(&self.exports.free, handle as i32, limits)?;

@@ -240,9 +240,11 @@ pub unsafe fn fast_accumulate(path: &RowPath, fcinfo: FunctionCallInfo) -> Optio
     // plan's row arguments).
     let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
     let (state, values) = args.split_first()?;
-    // SAFETY: fcinfo is valid for this call (the caller's contract).
-    let by_aggregate = unsafe { called_by_aggregate(fcinfo) };
-    if state.isnull || values.len() != path.plan.len() || !by_aggregate {
+    if state.isnull
+        || values.len() != path.plan.len()
+        // SAFETY: fcinfo is valid for this call (the caller's contract).
+        || !unsafe { called_by_aggregate(fcinfo) }
+    {
         return None;
     }
     // SAFETY: a non-null internal state in an aggregate call; it is only trusted once its

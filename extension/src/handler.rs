@@ -161,12 +161,9 @@ unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
         return unsafe { aggregate::call(&entry, fcinfo, &mut site.row_path) };
     }
     {
-        let Ok(slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, &entry.name) };
+        let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { raise(&PlWasmError::Reentered, &entry.name) };
         if slot.is_none() {
-            let made = entry.instantiate(site.engine);
-            drop(slot);
-            let made = made.unwrap_or_else(|err| raise(&err, &entry.name));
-            *entry.sandbox.borrow_mut() = Some(made);
+            *slot = Some(entry.instantiate(site.engine).or_raise(&entry.name));
         }
         entry.touch();
     }
