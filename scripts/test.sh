@@ -11,19 +11,20 @@ log "cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 
-log "cargo test (plwasm-core, plwasm-load)"
+log "cargo test (plwasm-contract, plwasm-core, plwasm-load)"
 # cargo's own exit status decides: a test binary that crashes (signal, abort) fails the run
 # even though it prints no "test result" line.
 set +e
-cargo test --release -p plwasm-core -p plwasm-load 2>&1 | tee /tmp/plwasm-cargo-test.log | grep -E '^(test |test result|error)'
+cargo test --release -p plwasm-contract -p plwasm-core -p plwasm-load 2>&1 | tee /tmp/plwasm-cargo-test.log | grep -E '^(test |test result|error)'
 cargo_status=${PIPESTATUS[0]}
 set -e
 if [ "$cargo_status" -ne 0 ]; then
     echo "cargo test failed (exit status $cargo_status)" >&2; tail -50 /tmp/plwasm-cargo-test.log >&2; exit 1
 fi
 
-log "cargo test (guest-side libraries: downsample, timeseries)"
-cargo test -q --release --manifest-path "$ROOT/udf-examples/Cargo.toml" -p downsample -p timeseries-rust
+log "cargo test (guest SDK and its macros, natively; guest-side libraries: downsample, timeseries)"
+cargo test -q --release --manifest-path "$ROOT/udf-examples/Cargo.toml" \
+    -p plwasm-guest -p plwasm-guest-macros -p downsample -p timeseries-rust
 
 log "building the example guest modules"
 "$ROOT/udf-examples/build.sh"

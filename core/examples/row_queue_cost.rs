@@ -7,10 +7,11 @@
 
 use std::time::Instant;
 
-use plwasm_core::aggregate::{AggregateInstance, SlotConversion, Step, BATCH_ROWS};
+use plwasm_core::aggregate::{AggregateInstance, Step, BATCH_ROWS};
 use plwasm_core::engine::{new_engine, EngineSettings};
 use plwasm_core::limits::CallLimits;
 use plwasm_core::sandbox::InstanceHost;
+use plwasm_core::types::Fixed;
 use plwasm_core::wasmtime::Module;
 
 const WSUM: &str = include_str!("../../bench/wsum.wat");
@@ -23,7 +24,7 @@ fn main() {
         AggregateInstance::instantiate(&engine, &module, "wsum", limits, &InstanceHost::standalone(512 * 1024))
             .unwrap();
     let handle = instance.new_state(limits).unwrap();
-    let plan = [SlotConversion::Same];
+    let plan = [Fixed::Float64];
     let rows = 20_000_000u64;
     let mut best = (f64::INFINITY, 0.0, 0.0);
     for _ in 0..3 {

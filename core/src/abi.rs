@@ -22,18 +22,10 @@
 use wasmtime::ValRaw;
 
 use crate::error::{PlWasmError, Result};
-use crate::types::{Passing, SqlSignature, SqlType, WasmType};
+use crate::types::{DatumConversion, Passing, SqlSignature, SqlType, WasmType};
 
-/// Bytes per frame slot.
-pub const SLOT_SIZE: usize = 16;
-/// `flags` bit: the value is NULL.
-pub const FLAG_NULL: u32 = 1;
-/// The guest's allocator: `(size: i32) -> i32`, 8-aligned, 0 on failure.
-pub const ALLOC_EXPORT: &str = "plwasm_alloc";
-/// The guest's linear memory.
-pub const MEMORY_EXPORT: &str = "memory";
-/// The import module holding plwasm's host functions.
-pub const IMPORT_MODULE: &str = "plwasm";
+pub use plwasm_contract::names::{ALLOC_EXPORT, IMPORT_MODULE, MEMORY_EXPORT};
+pub use plwasm_contract::slot::{Slot, FLAG_NULL, SIZE as SLOT_SIZE};
 /// The largest value PostgreSQL stores in one field: 1 GB less the varlena header.
 pub const MAX_VALUE_BYTES: u64 = 0x3FFF_FFFF - 4;
 /// The smallest argument buffer plwasm asks for; it doubles when a call needs more.
@@ -106,9 +98,13 @@ fn slot_to_fixed(ty: WasmType, value: u64) -> ValRaw {
 }
 
 fn write_slot(memory: &mut [u8], at: usize, flags: u32, len: u32, value: u64) {
-    memory[at..at + 4].copy_from_slice(&flags.to_le_bytes());
-    memory[at + 4..at + 8].copy_from_slice(&len.to_le_bytes());
-    memory[at + 8..at + 16].copy_from_slice(&value.to_le_bytes());
+    memory[at..at + SLOT_SIZE].copy_from_slice(&Slot { flags, len, value }.to_bytes());
+}
+
+/// The slot at `at`, or `None` when it is not inside `memory`.
+fn read_slot(memory: &[u8], at: usize) -> Option<Slot> {
+    let raw = memory.get(at..at.checked_add(SLOT_SIZE)?)?;
+    Some(Slot::from_bytes(raw.try_into().ok()?))
 }
 
 /// Writes the frame for `args` at `frame` (the buffer has room for `layout.total` bytes):
@@ -153,12 +149,10 @@ pub fn write_frame(
 
 /// Reads and checks the result slot at `slot` for a result of type `ret`.
 pub fn read_result(memory: &[u8], slot: usize, ret: SqlType) -> Result<Value<'_>> {
-    let Some(raw) = slot.checked_add(SLOT_SIZE).and_then(|end| memory.get(slot..end)) else {
+    let Some(Slot { flags, len, value }) = read_slot(memory, slot) else {
         return Err(PlWasmError::Internal { message: "result slot outside guest memory".into() });
     };
-    let flags = u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes"));
-    let len = u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")) as u64;
-    let value = u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
+    let len = len as u64;
     if ret == SqlType::Void {
         return Ok(Value::Fixed(0));
     }
@@ -194,12 +188,10 @@ pub struct RowSet {
 
 /// Reads the result slot of a set-returning call (see [`RowSet`]); a NULL result is no rows.
 pub fn row_set(memory: &[u8], slot: usize, columns: &[SqlType]) -> Result<RowSet> {
-    let Some(raw) = slot.checked_add(SLOT_SIZE).and_then(|end| memory.get(slot..end)) else {
+    let Some(Slot { flags, len: count, value: address }) = read_slot(memory, slot) else {
         return Err(PlWasmError::Internal { message: "result slot outside guest memory".into() });
     };
-    let flags = u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes"));
-    let count = u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")) as u64;
-    let address = u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
+    let count = count as u64;
     let row_bytes = (SLOT_SIZE * columns.len()) as u64;
     if flags & FLAG_NULL != 0 || count == 0 {
         return Ok(RowSet { count: 0, address: 0, row_bytes: row_bytes as usize });
@@ -224,9 +216,9 @@ impl RowSet {
         for row in 0..self.count {
             for (col, ty) in columns.iter().enumerate() {
                 let slot = self.address + row * self.row_bytes + SLOT_SIZE * col;
-                let raw = &memory[slot..slot + SLOT_SIZE]; // in bounds: row_set checked the rows
-                let flags = u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes"));
-                let len = u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")) as u64;
+                // In bounds: row_set checked the rows.
+                let Slot { flags, len, .. } = read_slot(memory, slot).unwrap_or(Slot::NULL);
+                let len = len as u64;
                 let element = match ty.passing() {
                     _ if flags & FLAG_NULL != 0 => 0,
                     Passing::Bytes { .. } => 1,

@@ -1,28 +1,23 @@
 //! SQL signatures a module declares for its exports, so `plwasm.create_functions(module)` can
 //! create all its functions in one call.
 //!
-//! A module carries them in custom sections named [`SECTION`] (the Rust guest SDK writes one
-//! per exported function; the linker concatenates them). Each line declares one function:
-//!
-//! ```text
-//! sql_name <TAB> export <TAB> arg_name type, arg_name type <TAB> result <TAB> strict|called <TAB> immutable|stable|volatile
-//! sql_name <TAB> prefix <TAB> arg_name type, ...               <TAB> result <TAB> aggregate     <TAB> merge,retract (or -)
-//! ```
-//!
-//! `result` is a type, `setof type`, or `table(name type, name type)`. An `aggregate` line
-//! declares a wasm aggregate whose exports are `prefix.new`, `prefix.accumulate`, ... (see
-//! [`crate::aggregate`]); the last field says which optional parts it has (`merge` means
-//! merge, serialize and deserialize, so it runs in parallel).
+//! A module carries them in custom sections, one line per function, in the format of the
+//! guest contract (`plwasm_contract::signature_line`, written there by the SDK's macros and
+//! split there for this module). An `aggregate` line declares a wasm aggregate whose exports
+//! are `prefix.new`, `prefix.accumulate`, ... (see [`crate::aggregate`]).
 //!
 //! Everything is checked here, because the module is untrusted and the extension turns these
 //! lines into SQL: names must be plain lower-case identifiers and types must be ones plwasm
 //! passes, so nothing in a module can inject SQL.
 
+use plwasm_contract::batch::is_row_type;
+use plwasm_contract::signature_line::{named_items, Kind, LineError, ReadLine, Returns};
+
 use crate::error::{PlWasmError, Result};
 use crate::types::SqlType;
 
 /// The custom section holding the declarations.
-pub const SECTION: &str = "plwasm.signatures";
+pub use plwasm_contract::names::SIGNATURE_SECTION as SECTION;
 
 /// One function a module declares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,101 +189,92 @@ fn sql_type(name: &str) -> std::result::Result<SqlType, String> {
 }
 
 fn parse_line(line: &str) -> std::result::Result<DeclaredFunction, String> {
-    let fields: Vec<&str> = line.split('\t').collect();
-    let [sql_name, export, args, ret, strictness, volatility] = fields[..] else {
-        return Err(format!("{} tab-separated fields instead of 6", fields.len()));
-    };
-    let sql_name = identifier(sql_name, "function name")?;
-    let is_aggregate = strictness == "aggregate";
+    let line = ReadLine::parse(line).map_err(|err| err.to_string())?;
+    let sql_name = identifier(line.sql_name, "function name")?;
+    let is_aggregate = matches!(line.kind, Kind::Aggregate { .. });
     if is_aggregate && sql_name.len() + LONGEST_SUPPORT_SUFFIX > MAX_IDENTIFIER {
         return Err(format!("aggregate name \"{sql_name}\" is too long for its support functions' names"));
     }
     // An export name may be any string wasm allows, but it ends up inside a quoted SQL literal.
+    let export = line.export;
     if export.is_empty() || !export.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(format!("export name \"{}\" is not letters, digits and underscores", export.escape_debug()));
     }
-    let mut parsed_args = Vec::new();
-    for arg in args.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-        let (name, ty) = arg.split_once(' ').ok_or_else(|| format!("argument \"{arg}\" has no type"))?;
+    let mut args = Vec::new();
+    for item in named_items(line.args) {
+        let (name, ty) = item.map_err(|err| untyped("argument", err))?;
         let ty = sql_type(ty)?;
         if ty == SqlType::Void {
             return Err("void is not an argument type".into());
         }
-        parsed_args.push((identifier(name, "argument name")?, ty));
+        args.push((identifier(name, "argument name")?, ty));
     }
-    let (ret, set_of) = result(ret)?;
-    if is_aggregate {
-        if set_of.is_some() || ret == SqlType::Void {
-            return Err("an aggregate returns one value".into());
-        }
-        if parsed_args.is_empty() || parsed_args.iter().any(|(_, ty)| !crate::aggregate::is_row_type(*ty)) {
-            return Err("aggregate arguments must be fixed-width types, text or bytea".into());
-        }
-        let mut parts = AggregateParts { merge: false, retract: false };
-        for part in volatility.split(',').map(str::trim).filter(|p| !p.is_empty() && *p != "-") {
-            match part {
-                "merge" => parts.merge = true,
-                "retract" => parts.retract = true,
-                other => return Err(format!("unknown aggregate part \"{other}\"")),
+    let (ret, set_of) = result(line.returns)?;
+    let export = export.to_string();
+    match line.kind {
+        Kind::Aggregate { merge, retract } => {
+            if set_of.is_some() || ret == SqlType::Void {
+                return Err("an aggregate returns one value".into());
             }
+            if args.is_empty() || args.iter().any(|(_, ty)| !is_row_type(*ty)) {
+                return Err("aggregate arguments must be fixed-width types, text or bytea".into());
+            }
+            let aggregate = Some(AggregateParts { merge, retract });
+            Ok(DeclaredFunction {
+                sql_name,
+                export,
+                args,
+                ret,
+                strict: false,
+                volatility: "immutable",
+                set_of: None,
+                aggregate,
+            })
         }
-        return Ok(DeclaredFunction {
+        Kind::Function { strict, volatility } => Ok(DeclaredFunction {
             sql_name,
-            export: export.to_string(),
-            args: parsed_args,
+            export,
+            args,
             ret,
-            strict: false,
-            volatility: "immutable",
-            set_of: None,
-            aggregate: Some(parts),
-        });
+            strict,
+            volatility: volatility.keyword(),
+            set_of,
+            aggregate: None,
+        }),
     }
-    let strict = match strictness {
-        "strict" => true,
-        "called" => false,
-        other => return Err(format!("\"{other}\" is neither strict, called nor aggregate")),
-    };
-    let volatility = match volatility {
-        "immutable" => "immutable",
-        "stable" => "stable",
-        "volatile" => "volatile",
-        other => return Err(format!("unknown volatility \"{other}\"")),
-    };
-    Ok(DeclaredFunction {
-        sql_name,
-        export: export.to_string(),
-        args: parsed_args,
-        ret,
-        strict,
-        volatility,
-        set_of,
-        aggregate: None,
-    })
 }
 
-/// A result field: `type`, `setof type` or `table(name type, ...)`.
+/// `argument "x" has no type`.
+fn untyped(what: &str, err: LineError<'_>) -> String {
+    match err {
+        LineError::Untyped(item) => format!("{what} \"{item}\" has no type"),
+        other => other.to_string(),
+    }
+}
+
 /// A declared result: its type, and for a set its named columns.
 type DeclaredResult = (SqlType, Option<Vec<(String, SqlType)>>);
 
-fn result(field: &str) -> std::result::Result<DeclaredResult, String> {
-    let field = field.trim();
-    let lower = field.to_ascii_lowercase();
+fn result(returns: Returns<'_, &str>) -> std::result::Result<DeclaredResult, String> {
     let value_type = |name: &str| match sql_type(name)? {
         SqlType::Void => Err("a set's columns cannot be void".to_string()),
         ty => Ok(ty),
     };
-    if let Some(ty) = lower.strip_prefix("setof ") {
-        return Ok((SqlType::Void, Some(vec![(String::new(), value_type(ty)?)])));
-    }
-    if let Some(columns) = lower.strip_prefix("table(").and_then(|rest| rest.strip_suffix(')')) {
-        let mut parsed = Vec::new();
-        for column in columns.split(',').map(str::trim) {
-            let (name, ty) = column.split_once(' ').ok_or_else(|| format!("column \"{column}\" has no type"))?;
-            parsed.push((identifier(name, "column name")?, value_type(ty)?));
+    match returns {
+        Returns::Value(ty) => Ok((sql_type(ty)?, None)),
+        Returns::SetOf(ty) => Ok((SqlType::Void, Some(vec![(String::new(), value_type(ty)?)]))),
+        Returns::Table(columns) => {
+            let mut parsed = Vec::new();
+            for item in named_items(columns) {
+                let (name, ty) = item.map_err(|err| untyped("column", err))?;
+                parsed.push((identifier(name, "column name")?, value_type(ty)?));
+            }
+            if parsed.is_empty() {
+                return Err("a table result has no columns".into());
+            }
+            Ok((SqlType::Void, Some(parsed)))
         }
-        return Ok((SqlType::Void, Some(parsed)));
     }
-    Ok((sql_type(field)?, None))
 }
 
 /// `CREATE OR REPLACE FUNCTION` when replacing is asked for, else `CREATE FUNCTION` (which
@@ -340,6 +326,8 @@ mod tests {
             "f\tf\tx text\ttext\tstrict",
             "f\tf\tx void\ttext\tstrict\timmutable",
             "f\tf\t\ttext\tleakproof\timmutable",
+            "f\tf\t\ttable()\tstrict\timmutable",
+            "f\tf\t\ttable(TS timestamptz)\tstrict\timmutable",
         ] {
             let err = declared_functions(&module_with(line)).unwrap_err();
             assert!(matches!(err, PlWasmError::BadDeclaration { .. }), "{line}: {err:?}");

@@ -486,7 +486,11 @@ impl PlWasmError {
             UnsupportedType { position, type_name } => (
                 format!("wasm functions cannot use type {type_name}"),
                 Some(format!("{position} of function \"{function}\" has type {type_name}.")),
-                Some("Supported types: boolean, smallint, integer, bigint, real, double precision, date, timestamp, timestamptz, void (as a result); with ABI 1 modules also text, varchar, bytea, jsonb, integer[], bigint[], real[], double precision[].".into()),
+                Some({
+                    let mut hint = String::new();
+                    let _ = plwasm_contract::types::write_supported_types(&mut hint);
+                    hint
+                }),
             ),
             NotStrict => (
                 format!("wasm function \"{function}\" must be declared STRICT"),

@@ -10,7 +10,8 @@
 
 use wasmtime::{Caller, Extern, Linker};
 
-use crate::abi::{IMPORT_MODULE, MEMORY_EXPORT};
+use plwasm_contract::names::{log_level, IMPORT_MODULE, LOG_IMPORT, MEMORY_EXPORT, RAISE_IMPORT};
+
 use crate::error::{guest_sqlstate, PlWasmError, SqlState};
 use crate::limits::GuestLimiter;
 
@@ -28,7 +29,7 @@ impl HostState {
 }
 
 /// The imports plwasm provides, with their wasm types, for validation and documentation.
-pub const IMPORTS: &[(&str, &str)] = &[("raise", "(i32, i32, i32) -> ()"), ("log", "(i32, i32, i32) -> ()")];
+pub use plwasm_contract::names::IMPORTS;
 
 /// Messages a single call may queue; later ones are counted, not kept.
 pub const MAX_LOG_MESSAGES: usize = 100;
@@ -47,10 +48,10 @@ pub enum LogLevel {
 impl LogLevel {
     fn from_guest(level: i32) -> Option<LogLevel> {
         match level {
-            1 => Some(LogLevel::Log),
-            2 => Some(LogLevel::Info),
-            3 => Some(LogLevel::Notice),
-            4 => Some(LogLevel::Warning),
+            log_level::LOG => Some(LogLevel::Log),
+            log_level::INFO => Some(LogLevel::Info),
+            log_level::NOTICE => Some(LogLevel::Notice),
+            log_level::WARNING => Some(LogLevel::Warning),
             _ => None,
         }
     }
@@ -80,8 +81,8 @@ impl LogQueue {
 
 /// Registers `plwasm.raise` and `plwasm.log`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap(IMPORT_MODULE, "raise", raise)?;
-    linker.func_wrap(IMPORT_MODULE, "log", log)?;
+    linker.func_wrap(IMPORT_MODULE, RAISE_IMPORT, raise)?;
+    linker.func_wrap(IMPORT_MODULE, LOG_IMPORT, log)?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use crate::abi::{self, Value, ALLOC_EXPORT, MEMORY_EXPORT, MIN_ARG_BUFFER, SLOT_
 use crate::error::{PlWasmError, Result, TrapKind};
 use crate::host::{self, HostState, LogQueue};
 use crate::limits::{CallLimits, GuestLimiter, SessionBudget};
-use crate::types::{SqlSignature, SqlType};
+use crate::types::{DatumConversion, SqlSignature, SqlType};
 
 /// Says whether the host wants the running guest stopped (cancel, timeout, terminate).
 /// A plain function pointer: it runs inside wasm and must not fail or block.

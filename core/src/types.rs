@@ -23,85 +23,16 @@ use wasmtime::{ValRaw, ValType};
 
 use crate::error::{PlWasmError, Result};
 
-/// A SQL type plwasm can pass by value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SqlType {
-    Bool,
-    Int2,
-    Int4,
-    Int8,
-    Float4,
-    Float8,
-    Date,
-    Timestamp,
-    TimestampTz,
-    /// Only as a result.
-    Void,
-    // ---- ABI 1 only ----
-    Text,
-    /// Passed like text; the name is kept for messages.
-    Varchar,
-    Bytea,
-    /// Passed as its text form (UTF-8 JSON).
-    Jsonb,
-    Int4Array,
-    Int8Array,
-    Float4Array,
-    Float8Array,
-    /// PostgreSQL's `internal`: only an aggregate support function's state (see
-    /// the `aggregate` module); never a value the guest sees.
-    Internal,
-}
+pub use plwasm_contract::types::{Fixed, Passing, Repr, SqlType, TypeInfo, WasmType, TYPES};
 
-/// How ABI 1 passes a value of a SQL type through a frame slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Passing {
-    /// In the slot's 64-bit value, with the ABI 0 conversion.
-    Fixed(WasmType),
-    /// Bytes at `value` (a guest address), `len` bytes long; `utf8` for text and JSON.
-    Bytes { utf8: bool },
-    /// Elements at `value`, `len` elements of this wasm type, little-endian, no NULLs.
-    Array(WasmType),
-    /// No value (void results).
-    Nothing,
-}
-
-/// The wasm value types plwasm's numeric ABI uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WasmType {
-    I32,
-    I64,
-    F32,
-    F64,
-}
-
-impl WasmType {
-    pub fn name(self) -> &'static str {
-        match self {
-            WasmType::I32 => "i32",
-            WasmType::I64 => "i64",
-            WasmType::F32 => "f32",
-            WasmType::F64 => "f64",
-        }
-    }
-
-    /// Bytes one value takes in memory (an array element, in ABI 1).
-    pub fn byte_size(self) -> usize {
-        match self {
-            WasmType::I32 | WasmType::F32 => 4,
-            WasmType::I64 | WasmType::F64 => 8,
-        }
-    }
-
-    /// The wasm type of a module's parameter or result, if it is one plwasm uses.
-    pub fn from_val_type(ty: &ValType) -> Option<WasmType> {
-        match ty {
-            ValType::I32 => Some(WasmType::I32),
-            ValType::I64 => Some(WasmType::I64),
-            ValType::F32 => Some(WasmType::F32),
-            ValType::F64 => Some(WasmType::F64),
-            _ => None,
-        }
+/// The wasm type of a module's parameter or result, if it is one plwasm uses.
+pub fn wasm_type_of(ty: &ValType) -> Option<WasmType> {
+    match ty {
+        ValType::I32 => Some(WasmType::I32),
+        ValType::I64 => Some(WasmType::I64),
+        ValType::F32 => Some(WasmType::F32),
+        ValType::F64 => Some(WasmType::F64),
+        _ => None,
     }
 }
 
@@ -116,164 +47,79 @@ const PG_END_TIMESTAMP: i64 = 9_223_371_331_200_000_000;
 const PG_MIN_DATE: i32 = -2_451_545; // DATETIME_MIN_JULIAN - POSTGRES_EPOCH_JDATE
 const PG_END_DATE: i32 = 2_145_031_949; // DATE_END_JULIAN - POSTGRES_EPOCH_JDATE
 
-impl SqlType {
-    /// The SQL name, as PostgreSQL's `format_type` prints it.
-    pub fn sql_name(self) -> &'static str {
-        match self {
-            SqlType::Bool => "boolean",
-            SqlType::Int2 => "smallint",
-            SqlType::Int4 => "integer",
-            SqlType::Int8 => "bigint",
-            SqlType::Float4 => "real",
-            SqlType::Float8 => "double precision",
-            SqlType::Date => "date",
-            SqlType::Timestamp => "timestamp without time zone",
-            SqlType::TimestampTz => "timestamp with time zone",
-            SqlType::Void => "void",
-            SqlType::Text => "text",
-            SqlType::Varchar => "character varying",
-            SqlType::Bytea => "bytea",
-            SqlType::Jsonb => "jsonb",
-            SqlType::Int4Array => "integer[]",
-            SqlType::Int8Array => "bigint[]",
-            SqlType::Float4Array => "real[]",
-            SqlType::Float8Array => "double precision[]",
-            SqlType::Internal => "internal",
-        }
-    }
+/// Value conversions between a Datum's bits and the guest's wasm values, for the
+/// fixed-width types of the contract's table.
+pub trait DatumConversion {
+    /// Converts an argument Datum's bits to the guest's value.
+    fn datum_to_wasm(self, bits: u64) -> Result<ValRaw>;
+    /// Converts the guest's result to Datum bits, refusing values the SQL type cannot hold.
+    fn wasm_to_datum(self, raw: ValRaw) -> Result<u64>;
+}
 
-    /// Every SQL type plwasm passes, for parsing names (as `format_type` prints them).
-    pub const ALL: [SqlType; 18] = [
-        SqlType::Bool,
-        SqlType::Int2,
-        SqlType::Int4,
-        SqlType::Int8,
-        SqlType::Float4,
-        SqlType::Float8,
-        SqlType::Date,
-        SqlType::Timestamp,
-        SqlType::TimestampTz,
-        SqlType::Void,
-        SqlType::Text,
-        SqlType::Varchar,
-        SqlType::Bytea,
-        SqlType::Jsonb,
-        SqlType::Int4Array,
-        SqlType::Int8Array,
-        SqlType::Float4Array,
-        SqlType::Float8Array,
-    ];
-
-    /// The type named `name` (`text`, `double precision[]`, `timestamptz`, `int8`…), if plwasm
-    /// passes it.
-    pub fn from_sql_name(name: &str) -> Option<SqlType> {
-        let name = name.trim().to_ascii_lowercase();
-        let alias = match name.as_str() {
-            "bool" => "boolean",
-            "int2" => "smallint",
-            "int" | "int4" => "integer",
-            "int8" => "bigint",
-            "float4" => "real",
-            "float8" => "double precision",
-            "timestamp" => "timestamp without time zone",
-            "timestamptz" => "timestamp with time zone",
-            "varchar" => "character varying",
-            "int4[]" | "int[]" => "integer[]",
-            "int8[]" => "bigint[]",
-            "float4[]" => "real[]",
-            "float8[]" => "double precision[]",
-            other => other,
-        };
-        SqlType::ALL.into_iter().find(|t| t.sql_name() == alias)
-    }
-
-    /// How ABI 1 passes this type.
-    pub fn passing(self) -> Passing {
-        match self {
-            SqlType::Void | SqlType::Internal => Passing::Nothing,
-            SqlType::Text | SqlType::Varchar | SqlType::Jsonb => Passing::Bytes { utf8: true },
-            SqlType::Bytea => Passing::Bytes { utf8: false },
-            SqlType::Int4Array => Passing::Array(WasmType::I32),
-            SqlType::Int8Array => Passing::Array(WasmType::I64),
-            SqlType::Float4Array => Passing::Array(WasmType::F32),
-            SqlType::Float8Array => Passing::Array(WasmType::F64),
-            fixed => Passing::Fixed(fixed.wasm_type().expect("fixed-width types have a wasm type")),
-        }
-    }
-
-    /// Whether ABI 0 (plain wasm values) can pass this type.
-    pub fn is_numeric_abi(self) -> bool {
-        matches!(self.passing(), Passing::Fixed(_) | Passing::Nothing)
-    }
-
-    /// The short name used in range errors (`timestamp` rather than its long form).
-    fn short_name(self) -> &'static str {
-        match self {
-            SqlType::Timestamp => "timestamp",
-            SqlType::TimestampTz => "timestamptz",
-            other => other.sql_name(),
-        }
-    }
-
-    /// The wasm type carrying this SQL type; `None` for void.
-    pub fn wasm_type(self) -> Option<WasmType> {
-        match self {
-            SqlType::Bool | SqlType::Int2 | SqlType::Int4 | SqlType::Date => Some(WasmType::I32),
-            SqlType::Int8 | SqlType::Timestamp | SqlType::TimestampTz => Some(WasmType::I64),
-            SqlType::Float4 => Some(WasmType::F32),
-            SqlType::Float8 => Some(WasmType::F64),
-            _ => None,
-        }
-    }
-
+impl DatumConversion for SqlType {
     /// Converts an argument Datum's bits to the guest's value.
     #[inline]
-    pub fn datum_to_wasm(self, bits: u64) -> Result<ValRaw> {
-        Ok(match self {
-            SqlType::Bool => ValRaw::i32((bits & 0xff != 0) as i32),
+    fn datum_to_wasm(self, bits: u64) -> Result<ValRaw> {
+        let Some(fixed) = self.fixed() else {
+            return Err(PlWasmError::Internal { message: format!("{} is not a fixed-width type", self.sql_name()) });
+        };
+        Ok(match fixed {
+            Fixed::Bool => ValRaw::i32((bits & 0xff != 0) as i32),
             // DatumGetInt16/Int32 take the low bits; the Datum itself may be sign- or zero-extended.
-            SqlType::Int2 => ValRaw::i32(bits as u16 as i16 as i32),
-            SqlType::Int4 => ValRaw::i32(bits as u32 as i32),
-            SqlType::Int8 => ValRaw::i64(bits as i64),
-            SqlType::Float4 => ValRaw::f32(bits as u32),
-            SqlType::Float8 => ValRaw::f64(bits),
-            SqlType::Date => ValRaw::i32(pg_date_to_unix(bits as u32 as i32)),
-            SqlType::Timestamp | SqlType::TimestampTz => ValRaw::i64(
+            Fixed::Int16 => ValRaw::i32(bits as u16 as i16 as i32),
+            Fixed::Int32 => ValRaw::i32(bits as u32 as i32),
+            Fixed::Int64 => ValRaw::i64(bits as i64),
+            Fixed::Float32 => ValRaw::f32(bits as u32),
+            Fixed::Float64 => ValRaw::f64(bits),
+            Fixed::Date => ValRaw::i32(pg_date_to_unix(bits as u32 as i32)),
+            Fixed::Timestamp => ValRaw::i64(
                 pg_timestamp_to_unix(bits as i64)
                     .ok_or(PlWasmError::ArgumentOutOfRange { type_name: self.short_name() })?,
             ),
-            _ => {
-                return Err(PlWasmError::Internal { message: format!("{} is not a fixed-width type", self.sql_name()) })
-            }
         })
     }
 
-    /// Converts the guest's result to Datum bits, refusing values the SQL type cannot hold.
     #[inline]
-    pub fn wasm_to_datum(self, raw: ValRaw) -> Result<u64> {
+    fn wasm_to_datum(self, raw: ValRaw) -> Result<u64> {
         let out_of_range = |value: String| PlWasmError::ResultOutOfRange { type_name: self.short_name(), value };
-        Ok(match self {
-            SqlType::Bool => (raw.get_i32() != 0) as u64,
-            SqlType::Int2 => {
+        let Some(fixed) = self.fixed() else { return Ok(0) };
+        Ok(match fixed {
+            Fixed::Bool => (raw.get_i32() != 0) as u64,
+            Fixed::Int16 => {
                 let v = raw.get_i32();
                 let small = i16::try_from(v).map_err(|_| out_of_range(v.to_string()))?;
                 small as i64 as u64
             }
-            SqlType::Int4 => raw.get_i32() as i64 as u64,
-            SqlType::Int8 => raw.get_i64() as u64,
-            SqlType::Float4 => raw.get_f32() as u64,
-            SqlType::Float8 => raw.get_f64(),
-            SqlType::Date => {
+            Fixed::Int32 => raw.get_i32() as i64 as u64,
+            Fixed::Int64 => raw.get_i64() as u64,
+            Fixed::Float32 => raw.get_f32() as u64,
+            Fixed::Float64 => raw.get_f64(),
+            Fixed::Date => {
                 let v = raw.get_i32();
                 unix_date_to_pg(v).ok_or_else(|| out_of_range(v.to_string()))? as i64 as u64
             }
-            SqlType::Timestamp | SqlType::TimestampTz => {
+            Fixed::Timestamp => {
                 let v = raw.get_i64();
                 unix_timestamp_to_pg(v).ok_or_else(|| out_of_range(v.to_string()))? as u64
             }
-            _ => 0,
         })
     }
+}
+
+/// A fixed-width argument's Datum bits as they sit in a 64-bit slot word (i32 values
+/// sign-extended): what `abi::fixed_to_slot(datum_to_wasm(..))` gives, in one step, for an
+/// aggregate's per-row path. `None` for a timestamp the guest cannot represent.
+#[inline(always)]
+pub fn fixed_slot_bits(fixed: Fixed, datum_bits: u64) -> Option<u64> {
+    Some(match fixed {
+        Fixed::Int64 | Fixed::Float64 => datum_bits,
+        Fixed::Int32 => datum_bits as u32 as i32 as i64 as u64,
+        Fixed::Int16 => datum_bits as u16 as i16 as i64 as u64,
+        Fixed::Bool => (datum_bits & 0xff != 0) as u64,
+        Fixed::Float32 => datum_bits as u32 as u64,
+        Fixed::Date => pg_date_to_unix(datum_bits as u32 as i32) as i64 as u64,
+        Fixed::Timestamp => pg_timestamp_to_unix(datum_bits as i64)? as u64,
+    })
 }
 
 /// PostgreSQL days (2000 epoch) to Unix days; infinities stay at the extremes.

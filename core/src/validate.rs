@@ -7,7 +7,7 @@ use crate::abi::{ALLOC_EXPORT, IMPORT_MODULE, MEMORY_EXPORT};
 use crate::aggregate::SupportRole;
 use crate::error::{PlWasmError, Result};
 use crate::introspect::describe_func_type;
-use crate::types::{describe_wasm_signature, SqlSignature, SqlType, WasmType};
+use crate::types::{describe_wasm_signature, wasm_type_of, SqlSignature, SqlType, WasmType};
 
 const WASM_PAGE_SIZE: u64 = 65536;
 
@@ -138,8 +138,8 @@ pub fn check_module(
 
     let (expected_params, expected_results) =
         if abi == 0 { (signature.wasm_params(), signature.wasm_results()) } else { (vec![WasmType::I32], vec![]) };
-    let actual_params: Vec<Option<WasmType>> = ty.params().map(|t| WasmType::from_val_type(&t)).collect();
-    let actual_results: Vec<Option<WasmType>> = ty.results().map(|t| WasmType::from_val_type(&t)).collect();
+    let actual_params: Vec<Option<WasmType>> = ty.params().map(|t| wasm_type_of(&t)).collect();
+    let actual_results: Vec<Option<WasmType>> = ty.results().map(|t| wasm_type_of(&t)).collect();
     let matches = actual_params.iter().copied().eq(expected_params.iter().copied().map(Some))
         && actual_results.iter().copied().eq(expected_results.iter().copied().map(Some));
     if !matches {
@@ -221,8 +221,7 @@ fn check_frame_exports(module: &Module) -> Result<()> {
 /// declaration needed; 1 passes every type (and NULL) through a frame in guest memory.
 pub const SUPPORTED_ABIS: &[u32] = &[0, 1];
 
-/// Prefix of the export by which a module declares its ABI: `plwasm_abi_v1` means ABI 1.
-pub const ABI_EXPORT_PREFIX: &str = "plwasm_abi_v";
+pub use plwasm_contract::names::ABI_EXPORT_PREFIX;
 
 /// The ABI a module targets, refused if this build does not run it.
 pub fn module_abi(module: &Module) -> Result<u32> {

@@ -2,10 +2,11 @@
 //! (fixed-width rows) and the checked path queue the same rows, and a batch ends where it must.
 
 use plwasm_core::abi::Value;
-use plwasm_core::aggregate::{row_plan, AggregateInstance, SlotConversion, Step, BATCH_ROWS, FREE_BATCH};
+use plwasm_core::aggregate::{row_plan, AggregateInstance, Step, BATCH_ROWS, FREE_BATCH};
 use plwasm_core::engine::{new_engine, EngineSettings};
 use plwasm_core::limits::CallLimits;
 use plwasm_core::sandbox::InstanceHost;
+use plwasm_core::types::Fixed;
 use plwasm_core::types::SqlType;
 use plwasm_core::wasmtime::{Engine, Module};
 
@@ -67,7 +68,7 @@ fn per_row_and_checked_paths_queue_the_same_rows() {
 fn a_batch_ends_when_full_when_the_step_changes_and_when_many_states_are_released() {
     let mut instance = instance();
     let handle = instance.new_state(LIMITS).unwrap();
-    let plan = [SlotConversion::Same];
+    let plan = [Fixed::Float64];
     for _ in 0..BATCH_ROWS {
         assert!(instance.has_room(Step::Accumulate));
         assert!(instance.try_queue_fixed(Step::Accumulate, handle, &plan, |_| (1f64.to_bits(), false)));
@@ -92,10 +93,10 @@ fn a_batch_ends_when_full_when_the_step_changes_and_when_many_states_are_release
 
 #[test]
 fn plans_cover_fixed_width_rows_only() {
-    use SlotConversion::*;
+    use Fixed::*;
     assert_eq!(
         row_plan(&[SqlType::Float8, SqlType::Int4, SqlType::Int2, SqlType::Bool, SqlType::TimestampTz, SqlType::Date]),
-        Some(vec![Same, SignExtend32, SignExtend16, Bool, Timestamp, Date])
+        Some(vec![Float64, Int32, Int16, Bool, Timestamp, Date])
     );
     assert_eq!(row_plan(&[SqlType::Float8, SqlType::Text]), None);
     assert_eq!(row_plan(&[SqlType::Bytea]), None);
@@ -106,7 +107,7 @@ fn plans_cover_fixed_width_rows_only() {
 fn a_value_the_per_row_path_cannot_convert_queues_nothing() {
     let mut instance = instance();
     let handle = instance.new_state(LIMITS).unwrap();
-    let plan = [SlotConversion::Timestamp];
+    let plan = [Fixed::Timestamp];
     // A timestamp whose shift to the Unix epoch overflows: the checked path reports it.
     let overflowing = (i64::MAX - 1) as u64;
     assert!(!instance.try_queue_fixed(Step::Accumulate, handle, &plan, |_| (overflowing, false)));

@@ -19,11 +19,12 @@ use std::rc::{Rc, Weak};
 
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use plwasm_core::abi::Value;
-use plwasm_core::aggregate::{row_plan, slot_bits, AggregateInstance, SlotConversion, Step, SupportRole};
+use plwasm_core::aggregate::{row_plan, slot_bits, AggregateInstance, Step, SupportRole};
 use plwasm_core::error::PlWasmError;
-use plwasm_core::types::SqlType;
+use plwasm_core::types::{Fixed, SqlType};
 
-use crate::cache::{self, Caller, FunctionEntry};
+use crate::backend::{self, Caller};
+use crate::entries::FunctionEntry;
 use crate::error::{emit_guest_logs, raise, OrRaise};
 use crate::{gucs, interrupt, marshal};
 
@@ -50,8 +51,8 @@ impl SharedInstance {
     /// Whether this instance holds the states of `entry`'s aggregate.
     fn serves(&self, entry: &FunctionEntry) -> bool {
         let key = &self.key;
-        entry.aggregate.as_ref().is_some_and(|(prefix, _)| {
-            key.module_hash == entry.module_hash && key.caller == entry.caller && key.prefix == *prefix
+        entry.aggregate().is_some_and(|(prefix, _)| {
+            key.module_hash == entry.module_hash() && key.caller == entry.caller && key.prefix == prefix
         })
     }
 }
@@ -70,8 +71,8 @@ struct StateCell {
 }
 
 fn key_of(entry: &FunctionEntry) -> Option<AggregateKey> {
-    let (prefix, _) = entry.aggregate.as_ref()?;
-    Some(AggregateKey { module_hash: entry.module_hash, prefix: prefix.clone(), caller: entry.caller })
+    let (prefix, _) = entry.aggregate()?;
+    Some(AggregateKey { module_hash: entry.module_hash(), prefix: prefix.to_string(), caller: entry.caller })
 }
 
 /// The live instance for `entry`'s aggregate, or a new one.
@@ -81,11 +82,11 @@ fn instance_for(entry: &FunctionEntry) -> Result<Rc<SharedInstance>, PlWasmError
     if let Some(instance) = live.filter(|i| !i.lost.get()) {
         return Ok(instance);
     }
-    let backend = cache::engine();
+    let backend = backend::engine();
     backend.prepare_instantiation()?;
     let inner = AggregateInstance::instantiate(
         &backend.engine,
-        &entry.module,
+        entry.module(),
         &key.prefix,
         gucs::call_limits(),
         &backend.host,
@@ -109,7 +110,7 @@ fn with_instance<R>(
     if instance.lost.get() {
         raise(&PlWasmError::StateLost, function);
     }
-    interrupt::ensure_ticking(&cache::engine().engine).or_raise(function);
+    interrupt::ensure_ticking(&backend::engine().engine).or_raise(function);
     let (outcome, logs) = {
         let Ok(mut inner) = instance.inner.try_borrow_mut() else { raise(&PlWasmError::Reentered, function) };
         let outcome = f(&mut inner);
@@ -216,13 +217,13 @@ pub struct RowPath {
     instance: Weak<SharedInstance>,
     step: Step,
     /// The row arguments' conversions; the per-row path takes only fixed-width rows.
-    plan: Vec<SlotConversion>,
+    plan: Vec<Fixed>,
 }
 
 impl RowPath {
     /// The per-row path for `entry` with states of `instance`, when its rows are fixed-width.
     fn new(entry: &FunctionEntry, instance: &Rc<SharedInstance>) -> Option<RowPath> {
-        let step = entry.aggregate.as_ref()?.1.step()?;
+        let step = entry.aggregate()?.1.step()?;
         let plan = row_plan(&entry.signature.args[1..])?;
         Some(RowPath { instance: Rc::downgrade(instance), step, plan })
     }
@@ -277,7 +278,7 @@ enum RowValue<'a> {
 /// # Safety
 /// `fcinfo` must be the valid call info of a call of `entry`'s function.
 pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &mut Option<RowPath>) -> Datum {
-    let Some((_, role)) = entry.aggregate.as_ref() else {
+    let Some((_, role)) = entry.aggregate() else {
         raise(&PlWasmError::Internal { message: "not an aggregate function".into() }, &entry.name)
     };
     let name = entry.name.as_str();
@@ -290,7 +291,7 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
     // aggregate machinery, as aggregate_context just confirmed.
     match role {
         SupportRole::Accumulate | SupportRole::Retract => {
-            let step = if *role == SupportRole::Accumulate { Step::Accumulate } else { Step::Retract };
+            let step = if role == SupportRole::Accumulate { Step::Accumulate } else { Step::Retract };
             let cell = if args[0].isnull {
                 new_state(instance_for(entry).or_raise(name), context, name)
             } else {

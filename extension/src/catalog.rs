@@ -181,37 +181,46 @@ fn resolve_signature(
     Ok(SqlSignature { args, ret, strict, set_of: None })
 }
 
-/// The SQL types plwasm passes and their type oids.
-const TYPES: [(Oid, SqlType); 19] = [
-    (pg_sys::INTERNALOID, SqlType::Internal),
-    (pg_sys::BOOLOID, SqlType::Bool),
-    (pg_sys::INT2OID, SqlType::Int2),
-    (pg_sys::INT4OID, SqlType::Int4),
-    (pg_sys::INT8OID, SqlType::Int8),
-    (pg_sys::FLOAT4OID, SqlType::Float4),
-    (pg_sys::FLOAT8OID, SqlType::Float8),
-    (pg_sys::DATEOID, SqlType::Date),
-    (pg_sys::TIMESTAMPOID, SqlType::Timestamp),
-    (pg_sys::TIMESTAMPTZOID, SqlType::TimestampTz),
-    (pg_sys::VOIDOID, SqlType::Void),
-    (pg_sys::TEXTOID, SqlType::Text),
-    (pg_sys::VARCHAROID, SqlType::Varchar),
-    (pg_sys::BYTEAOID, SqlType::Bytea),
-    (pg_sys::JSONBOID, SqlType::Jsonb),
-    (pg_sys::INT4ARRAYOID, SqlType::Int4Array),
-    (pg_sys::INT8ARRAYOID, SqlType::Int8Array),
-    (pg_sys::FLOAT4ARRAYOID, SqlType::Float4Array),
-    (pg_sys::FLOAT8ARRAYOID, SqlType::Float8Array),
-];
-
 fn sql_type(oid: Oid) -> Option<SqlType> {
-    TYPES.iter().find(|(type_oid, _)| *type_oid == oid).map(|(_, ty)| *ty)
+    SqlType::from_oid(oid.to_u32())
 }
 
 /// The type oid of `ty`.
 pub fn type_oid(ty: SqlType) -> Oid {
-    TYPES.iter().find(|(_, t)| *t == ty).map(|(oid, _)| *oid).unwrap_or(pg_sys::InvalidOid)
+    Oid::from(ty.oid())
 }
+
+// The contract's type table records PostgreSQL's fixed catalog OIDs; check them against the
+// server headers this build uses.
+const _: () = {
+    let checks = [
+        (SqlType::Internal, pg_sys::INTERNALOID),
+        (SqlType::Bool, pg_sys::BOOLOID),
+        (SqlType::Int2, pg_sys::INT2OID),
+        (SqlType::Int4, pg_sys::INT4OID),
+        (SqlType::Int8, pg_sys::INT8OID),
+        (SqlType::Float4, pg_sys::FLOAT4OID),
+        (SqlType::Float8, pg_sys::FLOAT8OID),
+        (SqlType::Date, pg_sys::DATEOID),
+        (SqlType::Timestamp, pg_sys::TIMESTAMPOID),
+        (SqlType::TimestampTz, pg_sys::TIMESTAMPTZOID),
+        (SqlType::Void, pg_sys::VOIDOID),
+        (SqlType::Text, pg_sys::TEXTOID),
+        (SqlType::Varchar, pg_sys::VARCHAROID),
+        (SqlType::Bytea, pg_sys::BYTEAOID),
+        (SqlType::Jsonb, pg_sys::JSONBOID),
+        (SqlType::Int4Array, pg_sys::INT4ARRAYOID),
+        (SqlType::Int8Array, pg_sys::INT8ARRAYOID),
+        (SqlType::Float4Array, pg_sys::FLOAT4ARRAYOID),
+        (SqlType::Float8Array, pg_sys::FLOAT8ARRAYOID),
+    ];
+    assert!(checks.len() == plwasm_core::types::TYPES.len());
+    let mut i = 0;
+    while i < checks.len() {
+        assert!(checks[i].0.oid() == checks[i].1.to_u32());
+        i += 1;
+    }
+};
 
 /// The type's name as PostgreSQL prints it (`text`, `integer[]`, `my_schema.my_type`).
 fn type_name(oid: Oid) -> String {

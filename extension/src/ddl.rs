@@ -16,10 +16,11 @@ use pgrx::prelude::*;
 use plwasm_core::aggregate::SupportRole;
 use plwasm_core::error::PlWasmError;
 
+use crate::backend::Caller;
 use crate::error::{raise, raise_for_module, raise_internal, OrRaise};
 use crate::pinned::{self, RunAs};
 use crate::store::fetch;
-use crate::{cache, catalog};
+use crate::{catalog, entries};
 
 /// `plwasm.create_aggregate_by_oid(name, accumulate, finalize, merge, serialize, deserialize,
 /// retract, replace)`: creates aggregate `name` (in the accumulate function's schema unless
@@ -77,8 +78,8 @@ fn create_aggregate_by_oid(
             raise(&PlWasmError::NotOwner { object: format!("function {signature}") }, name);
         }
         all_parallel_safe &= proc.parallel_safe;
-        let entry = cache::function_entry(&proc, cache::Caller::now()).or_raise(&proc.name);
-        let Some((prefix, actual)) = entry.aggregate.clone() else {
+        let entry = entries::function_entry(&proc, Caller::now()).or_raise(&proc.name);
+        let Some((prefix, actual)) = entry.aggregate().map(|(p, r)| (p.to_string(), r)) else {
             refuse(name, format!("{signature} is not a wasm aggregate support function."));
         };
         if actual != *role {
@@ -88,8 +89,8 @@ fn create_aggregate_by_oid(
             );
         }
         match &identity {
-            None => identity = Some((entry.module_hash, prefix)),
-            Some((hash, first)) if *hash == entry.module_hash && *first == prefix => {}
+            None => identity = Some((entry.module_hash(), prefix)),
+            Some((hash, first)) if *hash == entry.module_hash() && *first == prefix => {}
             Some(_) => refuse(
                 name,
                 format!("{signature} belongs to another module or aggregate than the accumulate function."),

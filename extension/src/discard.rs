@@ -56,6 +56,6 @@ unsafe extern "C-unwind" fn process_utility(
         }
     }
     if discard_all {
-        crate::cache::discard_instances();
+        crate::entries::discard_instances();
     }
 }

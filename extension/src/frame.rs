@@ -9,7 +9,7 @@ use plwasm_core::abi::Value;
 use plwasm_core::error::PlWasmError;
 use plwasm_core::sandbox::Sandbox;
 
-use crate::cache::FunctionEntry;
+use crate::entries::FunctionEntry;
 use crate::error::{emit_guest_logs, raise, OrRaise};
 use crate::{gucs, marshal};
 
@@ -31,11 +31,14 @@ pub unsafe fn arguments<'a>(entry: &FunctionEntry, fcinfo: FunctionCallInfo) -> 
         .collect()
 }
 
-/// A scalar ABI 1 call with `values` (from [`arguments`]).
+/// A scalar ABI 1 call.
 ///
 /// # Safety
 /// `fcinfo` must be the valid call info of a call of `entry`'s function.
-pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, values: &[Value<'_>]) -> Datum {
+pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo) -> Datum {
+    // SAFETY: the caller's contract.
+    let values = unsafe { arguments(entry, fcinfo) };
+    let values = values.as_slice();
     let ret = entry.signature.ret;
     let result = with_live_sandbox(entry, |sandbox| {
         sandbox

@@ -9,16 +9,18 @@ use std::rc::Rc;
 
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use plwasm_core::error::PlWasmError;
+use plwasm_core::types::DatumConversion;
 use plwasm_core::wasmtime::ValRaw;
 
-use crate::cache::{self, Caller, FunctionEntry};
+use crate::backend::{self, Caller};
+use crate::entries::{self, FunctionEntry, FunctionKind};
 use crate::error::{raise, OrRaise};
 use crate::{aggregate, catalog, frame, gucs, interrupt, srf};
 
 /// What a call site keeps between calls, in `flinfo->fn_extra`.
 struct CallSite {
     entry: Rc<FunctionEntry>,
-    engine: &'static cache::BackendEngine,
+    engine: &'static backend::BackendEngine,
     /// Arguments in, result out: sized once for the signature.
     raw: Vec<ValRaw>,
     /// Transition functions of aggregates: the per-row path, once a row went the checked way.
@@ -109,11 +111,8 @@ unsafe fn fast_call(fcinfo: FunctionCallInfo) -> FastCall {
     }
     // SAFETY: the CallSite lives as long as fn_mcxt, which outlives this call.
     let site_ref = unsafe { &mut *site };
-    if site_ref.entry.aggregate.is_some() {
-        return FastCall::NotReady;
-    }
     // SAFETY: stack_is_too_deep only compares addresses.
-    let ready = site_ref.entry.abi == 0
+    let ready = site_ref.entry.kind == FunctionKind::Numeric
         && site_ref.entry.is_current(Caller::now())
         && interrupt::is_ticking()
         && !unsafe { unguarded::stack_is_too_deep() }
@@ -154,9 +153,10 @@ unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
         site
     };
     let entry = site.entry.clone();
-    if entry.aggregate.is_some() {
-        // SAFETY: raises PostgreSQL's own "stack depth limit exceeded" (54001) when too deep.
-        unsafe { pg_sys::check_stack_depth() };
+    // SAFETY: raises PostgreSQL's own "stack depth limit exceeded" (54001) when too deep.
+    unsafe { pg_sys::check_stack_depth() };
+    if let FunctionKind::AggregateSupport { .. } = entry.kind {
+        // Aggregates keep one instance per aggregate, not per support function.
         // SAFETY: fcinfo is valid for this call of entry's function.
         return unsafe { aggregate::call(&entry, fcinfo, &mut site.row_path) };
     }
@@ -167,24 +167,21 @@ unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
         }
         entry.touch();
     }
-    // SAFETY: raises PostgreSQL's own "stack depth limit exceeded" (54001) when too deep.
-    unsafe { pg_sys::check_stack_depth() };
     interrupt::ensure_ticking(&site.engine.engine).or_raise(&entry.name);
-    if entry.abi != 0 {
-        // SAFETY: fcinfo is valid for this call of entry's function.
-        let values = unsafe { frame::arguments(&entry, fcinfo) };
-        return match &entry.signature.set_of {
-            // SAFETY: as above.
-            Some(columns) => unsafe { srf::call(&entry, fcinfo, &values, columns) },
-            // SAFETY: as above.
-            None => unsafe { frame::call(&entry, fcinfo, &values) },
-        };
-    }
-    // SAFETY: fcinfo is valid; nargs matches the function's declared arguments.
-    let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
-    match invoke(site, args) {
-        Ok(bits) => Datum::from(bits as usize),
-        Err(err) => raise(&err, &entry.name),
+    match &entry.kind {
+        FunctionKind::Numeric => {
+            // SAFETY: fcinfo is valid; nargs matches the function's declared arguments.
+            let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
+            match invoke(site, args) {
+                Ok(bits) => Datum::from(bits as usize),
+                Err(err) => raise(&err, &entry.name),
+            }
+        }
+        // SAFETY: fcinfo is valid for this call of entry's function, whose instance exists.
+        FunctionKind::Frame => unsafe { frame::call(&entry, fcinfo) },
+        // SAFETY: as above.
+        FunctionKind::SetReturning(columns) => unsafe { srf::call(&entry, fcinfo, columns) },
+        FunctionKind::AggregateSupport { .. } => unreachable!("dispatched above"),
     }
 }
 
@@ -243,7 +240,7 @@ fn raw_buffer(entry: &FunctionEntry) -> Vec<ValRaw> {
 #[cold]
 fn load_entry(fn_oid: pg_sys::Oid, user: Caller) -> Rc<FunctionEntry> {
     let proc = catalog::read_proc(fn_oid);
-    cache::function_entry(&proc, user).or_raise(&proc.name)
+    entries::function_entry(&proc, user).or_raise(&proc.name)
 }
 
 /// Builds the call site for `flinfo` and frees it with `fn_mcxt`.
@@ -252,7 +249,7 @@ unsafe fn install_call_site(flinfo: *mut pg_sys::FmgrInfo, user: Caller) -> &'st
     // SAFETY: flinfo is valid for the call (caller's contract).
     let (fn_oid, mcxt) = unsafe { ((*flinfo).fn_oid, (*flinfo).fn_mcxt) };
     let entry = load_entry(fn_oid, user);
-    let engine = cache::engine();
+    let engine = backend::engine();
     let raw = raw_buffer(&entry);
     let site = Box::into_raw(Box::new(CallSite { entry, engine, raw, row_path: None }));
     // SAFETY: the callback record is allocated in fn_mcxt, so it lives exactly as long as

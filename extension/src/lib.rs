@@ -26,12 +26,14 @@
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 mod aggregate;
-mod cache;
+mod backend;
 mod catalog;
 mod code_cache;
 mod compile;
+mod compiled;
 mod ddl;
 mod discard;
+mod entries;
 mod error;
 mod frame;
 mod gucs;

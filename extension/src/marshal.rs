@@ -9,7 +9,7 @@ use std::ffi::CStr;
 use pgrx::pg_sys::{self, Datum, NullableDatum};
 use plwasm_core::abi::Value;
 use plwasm_core::error::PlWasmError;
-use plwasm_core::types::{Passing, SqlType};
+use plwasm_core::types::{Passing, Repr, SqlType};
 
 /// Header of a one-dimensional array without a NULL bitmap: the struct, one dimension and one
 /// lower bound, MAXALIGNed (`ARR_OVERHEAD_NONULLS(1)`).
@@ -179,13 +179,10 @@ pub unsafe fn result(ty: SqlType, value: Value<'_>) -> Result<Option<Datum>, PlW
 }
 
 fn element_type(ty: SqlType) -> Result<pg_sys::Oid, PlWasmError> {
-    Ok(match ty {
-        SqlType::Int4Array => pg_sys::INT4OID,
-        SqlType::Int8Array => pg_sys::INT8OID,
-        SqlType::Float4Array => pg_sys::FLOAT4OID,
-        SqlType::Float8Array => pg_sys::FLOAT8OID,
-        other => return Err(PlWasmError::Internal { message: format!("{} is not an array type", other.sql_name()) }),
-    })
+    match ty.info().repr {
+        Repr::Array { element_oid, .. } => Ok(pg_sys::Oid::from(element_oid)),
+        _ => Err(PlWasmError::Internal { message: format!("{} is not an array type", ty.sql_name()) }),
+    }
 }
 
 /// A new text/bytea varlena holding a copy of `bytes`.

@@ -18,7 +18,7 @@ use plwasm_core::error::PlWasmError;
 use crate::error::{raise, raise_for_module, raise_internal, OrRaise};
 use crate::pinned::{self, RunAs};
 use crate::store::{fetch, store_oid, StoredModule};
-use crate::{cache, gucs};
+use crate::{compiled, gucs};
 
 /// An internal error (XX000) about module `name`.
 fn internal_for_module(name: &str, message: String) -> ! {
@@ -86,7 +86,7 @@ fn install_module(name: &str, wasm: &[u8]) -> String {
         raise_for_module(&PlWasmError::BadModuleName { module: name.into() }, name);
     }
     let hash = check_stored_binary(wasm, gucs::max_module_size()).or_raise_module(name);
-    let abi = cache::check_stored_module(wasm, hash).or_raise_module(name);
+    let abi = compiled::check_stored_module(wasm, hash).or_raise_module(name);
     let (me, superuser) = caller_args();
     // One statement: a new name becomes the caller's; an existing row is replaced only if the
     // caller owns it. ON CONFLICT waits for a concurrent first install of the same name and
@@ -212,5 +212,5 @@ fn revoke_module(module: &str, role: &str) {
 /// signatures, or NULL when the bytes do not compile. Used by the `plwasm.modules` view.
 #[pg_extern(stable, parallel_safe)]
 fn module_exports(wasm: &[u8]) -> Option<Vec<String>> {
-    cache::describe_exports(wasm)
+    compiled::describe_exports(wasm)
 }

@@ -8,11 +8,11 @@
 //! the row slots before any row is converted). Interrupts are checked between rows.
 
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
-use plwasm_core::abi::{self, Value};
+use plwasm_core::abi;
 use plwasm_core::error::PlWasmError;
 use plwasm_core::types::SqlType;
 
-use crate::cache::FunctionEntry;
+use crate::entries::FunctionEntry;
 use crate::error::raise;
 use crate::frame::with_live_sandbox;
 use crate::{catalog, gucs, marshal};
@@ -25,8 +25,11 @@ const MAX_SET_BYTES: u64 = abi::MAX_VALUE_BYTES;
 ///
 /// # Safety
 /// `fcinfo` must be the valid call info of a call of `entry`'s function, whose instance exists.
-pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, args: &[Value<'_>], columns: &[SqlType]) -> Datum {
+pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, columns: &[SqlType]) -> Datum {
     let name = entry.name.as_str();
+    // SAFETY: the caller's contract.
+    let args = unsafe { crate::frame::arguments(entry, fcinfo) };
+    let args = args.as_slice();
     // SAFETY: fcinfo is valid; resultinfo is null or a node PostgreSQL set up for this call.
     let rsinfo = unsafe {
         let info = (*fcinfo).resultinfo;

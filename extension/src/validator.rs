@@ -7,7 +7,7 @@
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 
 use crate::error::OrRaise;
-use crate::{cache, catalog};
+use crate::{catalog, entries};
 
 #[no_mangle]
 #[doc(hidden)]
@@ -39,5 +39,5 @@ fn validate(fn_oid: pg_sys::Oid) {
     let signature = proc.checked_signature().or_raise(&proc.name);
     // SAFETY: reads a GUC bool on the main thread.
     let check_bodies = unsafe { pg_sys::check_function_bodies };
-    cache::prepare(&proc, &signature, cache::Lookup::Validate { check_bodies }).or_raise(&proc.name);
+    entries::prepare(&proc, &signature, entries::Lookup::Validate { check_bodies }).or_raise(&proc.name);
 }

@@ -13,6 +13,10 @@
 //! `CALLED ON NULL INPUT` (a NULL for a non-`Option` argument then yields NULL); otherwise it
 //! is `STRICT`. Functions are `IMMUTABLE` unless marked `stable` or `volatile`.
 
+use plwasm_contract::batch;
+use plwasm_contract::names::{agg, AGGREGATE_SEPARATOR, SIGNATURE_SECTION};
+use plwasm_contract::signature_line::{Kind, Returns, Volatility, WriteLine};
+use plwasm_contract::types::{SqlType, TYPES};
 use proc_macro::TokenStream;
 use proc_macro2::Span;
 use quote::{format_ident, quote};
@@ -32,7 +36,7 @@ pub fn export(attr: TokenStream, item: TokenStream) -> TokenStream {
 fn expand(options: Punctuated<Meta, Token![,]>, function: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
     let rust_name = function.sig.ident.clone();
     let mut sql_name = rust_name.to_string();
-    let mut volatility = "immutable";
+    let mut volatility = Volatility::Immutable;
     let mut columns: Option<Vec<String>> = None;
     for option in &options {
         match option {
@@ -42,9 +46,10 @@ fn expand(options: Punctuated<Meta, Token![,]>, function: ItemFn) -> syn::Result
                 }
                 other => return Err(syn::Error::new_spanned(other, "columns must be a string literal: \"a, b\"")),
             },
-            Meta::Path(path) if path.is_ident("immutable") => volatility = "immutable",
-            Meta::Path(path) if path.is_ident("stable") => volatility = "stable",
-            Meta::Path(path) if path.is_ident("volatile") => volatility = "volatile",
+            Meta::Path(path) if path.get_ident().and_then(|i| Volatility::from_keyword(&i.to_string())).is_some() => {
+                volatility =
+                    path.get_ident().and_then(|i| Volatility::from_keyword(&i.to_string())).unwrap_or(volatility)
+            }
             Meta::NameValue(nv) if nv.path.is_ident("name") => match &nv.value {
                 syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => sql_name = s.value(),
                 other => return Err(syn::Error::new_spanned(other, "name must be a string literal")),
@@ -74,25 +79,39 @@ fn expand(options: Punctuated<Meta, Token![,]>, function: ItemFn) -> syn::Result
         };
         let (sql, nullable) = sql_type(&typed.ty, false)?;
         any_nullable |= nullable;
-        sql_args.push(sql_argument(&name.ident, &sql));
+        sql_args.push(sql_argument(&name.ident, sql));
         arg_names.push(format_ident!("__plwasm_arg{}", arg_names.len()));
         arg_types.push((*typed.ty).clone());
     }
     let sql_ret = match &function.sig.output {
-        ReturnType::Default => "void".to_string(),
+        ReturnType::Default => Declared::Value(SqlType::Void),
         ReturnType::Type(_, ty) => result_type(ty, columns.as_deref())?,
     };
 
     let export_name = rust_name.to_string();
-    let line = format!(
-        "{sql_name}\t{export_name}\t{}\t{sql_ret}\t{}\t{volatility}\n",
-        sql_args.join(", "),
-        if any_nullable { "called" } else { "strict" }
-    );
+    let table_columns;
+    let returns = match &sql_ret {
+        Declared::Value(ty) => Returns::Value(ty.sql_name()),
+        Declared::SetOf(ty) => Returns::SetOf(ty.sql_name()),
+        Declared::Table(columns) => {
+            table_columns = named(columns);
+            Returns::Table(&table_columns[..])
+        }
+    };
+    let args = named(&sql_args);
+    let line = WriteLine {
+        sql_name: &sql_name,
+        export: &export_name,
+        args: &args,
+        returns,
+        kind: Kind::Function { strict: !any_nullable, volatility },
+    }
+    .to_string();
     let line_bytes = syn::LitByteStr::new(line.as_bytes(), Span::call_site());
     let line_len = line.len();
     let nargs = arg_names.len();
     let indexes = 0..nargs;
+    let section = SIGNATURE_SECTION;
 
     Ok(quote! {
         #function
@@ -111,26 +130,34 @@ fn expand(options: Punctuated<Meta, Token![,]>, function: ItemFn) -> syn::Result
                 })
             }
 
-            #[link_section = "plwasm.signatures"]
+            #[link_section = #section]
             #[used]
             static __PLWASM_SIGNATURE: [u8; #line_len] = *#line_bytes;
         };
     })
 }
 
-/// `name type` for the signature line: the Rust argument name without leading underscores
-/// (`arg` when nothing is left).
-fn sql_argument(name: &syn::Ident, sql: &str) -> String {
+/// The SQL argument name of a Rust argument: without leading underscores (`arg` when
+/// nothing is left).
+fn sql_argument(name: &syn::Ident, sql: SqlType) -> (String, SqlType) {
     let text = name.to_string();
     let text = text.trim_start_matches('_');
-    format!("{} {sql}", if text.is_empty() { "arg" } else { text })
+    (if text.is_empty() { "arg" } else { text }.to_string(), sql)
 }
 
-/// The declared result of a function returning `ty`: a type, `setof type` for `SetOf<T>`,
-/// or `table(name type, ...)` for `Table<(A, B, ...)>` (names from `columns`).
-fn result_type(ty: &Type, columns: Option<&[String]>) -> syn::Result<String> {
-    let Type::Path(path) = ty else { return Ok(sql_type(ty, true)?.0) };
-    let Some(segment) = path.path.segments.last() else { return Ok(sql_type(ty, true)?.0) };
+/// What a function declares it returns.
+enum Declared {
+    Value(SqlType),
+    SetOf(SqlType),
+    Table(Vec<(String, SqlType)>),
+}
+
+/// The declared result of a function returning `ty`: a type, a set for `SetOf<T>`, or a
+/// table for `Table<(A, B, ...)>` (column names from `columns`).
+fn result_type(ty: &Type, columns: Option<&[String]>) -> syn::Result<Declared> {
+    let value = || Ok(Declared::Value(sql_type(ty, true)?.0));
+    let Type::Path(path) = ty else { return value() };
+    let Some(segment) = path.path.segments.last() else { return value() };
     let inner = match &segment.arguments {
         PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
             GenericArgument::Type(t) => Some(t),
@@ -140,7 +167,7 @@ fn result_type(ty: &Type, columns: Option<&[String]>) -> syn::Result<String> {
     };
     match (segment.ident.to_string().as_str(), inner) {
         ("Result", Some(inner)) => result_type(inner, columns),
-        ("SetOf", Some(inner)) => Ok(format!("setof {}", sql_type(inner, false)?.0)),
+        ("SetOf", Some(inner)) => Ok(Declared::SetOf(sql_type(inner, false)?.0)),
         ("Table", Some(Type::Tuple(tuple))) => {
             let mut parts = Vec::new();
             for (i, element) in tuple.elems.iter().enumerate() {
@@ -150,15 +177,15 @@ fn result_type(ty: &Type, columns: Option<&[String]>) -> syn::Result<String> {
                     })?,
                     None => format!("column{}", i + 1),
                 };
-                parts.push(format!("{name} {}", sql_type(element, false)?.0));
+                parts.push((name, sql_type(element, false)?.0));
             }
             if columns.is_some_and(|names| names.len() != parts.len()) {
                 return Err(syn::Error::new_spanned(tuple, "`columns` names more columns than the tuple has"));
             }
-            Ok(format!("table({})", parts.join(", ")))
+            Ok(Declared::Table(parts))
         }
         ("Table", _) => Err(syn::Error::new_spanned(ty, "Table takes a tuple: Table<(A, B)>")),
-        _ => Ok(sql_type(ty, true)?.0),
+        _ => value(),
     }
 }
 
@@ -230,8 +257,14 @@ fn expand_aggregate(
             return Err(syn::Error::new_spanned(&typed.pat, "use a plain argument name"));
         };
         let (sql, _) = sql_type(&typed.ty, false)?;
-        sql_args.push(sql_argument(&name.ident, &sql));
-        is_bytes.push(matches!(sql.as_str(), "text" | "bytea"));
+        if !batch::is_row_type(sql) {
+            return Err(syn::Error::new_spanned(
+                &typed.ty,
+                "aggregate arguments must be fixed-width types, text (&str) or bytea (&[u8])",
+            ));
+        }
+        sql_args.push(sql_argument(&name.ident, sql));
+        is_bytes.push(batch::in_payload(sql));
         arg_types.push((*typed.ty).clone());
     }
     if arg_types.is_empty() {
@@ -241,25 +274,24 @@ fn expand_aggregate(
         ReturnType::Default => return Err(syn::Error::new_spanned(&finalize.sig, "finalize must return a value")),
         ReturnType::Type(_, ty) => sql_type(ty, true)?.0,
     };
-    let mut parts = Vec::new();
-    if parallel {
-        parts.push("merge");
+    let args = named(&sql_args);
+    let line = WriteLine {
+        sql_name: &sql_name,
+        export: &sql_name,
+        args: &args,
+        returns: Returns::Value(sql_ret.sql_name()),
+        kind: Kind::Aggregate { merge: parallel, retract: retract.is_some() },
     }
-    if retract.is_some() {
-        parts.push("retract");
-    }
-    let line = format!(
-        "{sql_name}\t{sql_name}\t{}\t{sql_ret}\taggregate\t{}\n",
-        sql_args.join(", "),
-        if parts.is_empty() { "-".to_string() } else { parts.join(",") }
-    );
+    .to_string();
     let line_bytes = syn::LitByteStr::new(line.as_bytes(), Span::call_site());
     let line_len = line.len();
     let nargs = arg_types.len();
     let arg_names: Vec<_> = (0..nargs).map(|i| format_ident!("__plwasm_arg{i}")).collect();
     let indexes = 0..nargs;
-    let export = |role: &str| format!("{sql_name}.{role}");
-    let (e_new, e_acc, e_fin, e_free) = (export("new"), export("accumulate"), export("finalize"), export("free"));
+    let section = SIGNATURE_SECTION;
+    let export = |suffix: &str| format!("{sql_name}{AGGREGATE_SEPARATOR}{suffix}");
+    let (e_new, e_acc, e_fin, e_free) =
+        (export(agg::NEW), export(agg::ACCUMULATE), export(agg::FINALIZE), export(agg::FREE));
     let rows = |method: &syn::Ident| {
         let (arg_names, arg_types, indexes) = (arg_names.clone(), arg_types.clone(), indexes.clone());
         quote! {
@@ -277,7 +309,7 @@ fn expand_aggregate(
     let accumulate_rows = rows(&format_ident!("accumulate"));
     let mut extra = quote! {};
     if retract.is_some() {
-        let e_ret = export("retract");
+        let e_ret = export(agg::RETRACT);
         let retract_rows = rows(&format_ident!("retract"));
         extra.extend(quote! {
             #[export_name = #e_ret]
@@ -285,7 +317,7 @@ fn expand_aggregate(
         });
     }
     if parallel {
-        let (e_merge, e_ser, e_de) = (export("merge"), export("serialize"), export("deserialize"));
+        let (e_merge, e_ser, e_de) = (export(agg::MERGE), export(agg::SERIALIZE), export(agg::DESERIALIZE));
         extra.extend(quote! {
             #[export_name = #e_merge]
             extern "C" fn __plwasm_merge(into: i32, from: i32) {
@@ -343,30 +375,48 @@ fn expand_aggregate(
             }
             #extra
 
-            #[link_section = "plwasm.signatures"]
+            #[link_section = #section]
             #[used]
             static __PLWASM_SIGNATURE: [u8; #line_len] = *#line_bytes;
         };
     })
 }
 
-/// The SQL type of a Rust type, and whether it is an `Option` (nullable).
-fn sql_type(ty: &Type, is_result: bool) -> syn::Result<(String, bool)> {
-    let unsupported = || {
-        syn::Error::new_spanned(
-            ty,
-            "plwasm has no SQL type for this Rust type; use bool, i16, i32, i64, f32, f64, &str, String, \
-             &[u8], Vec<u8>, &[i32|i64|f32|f64], Vec<i32|i64|f32|f64>, Jsonb<&str|String>, Date, Timestamp, \
-             TimestampTz, or an Option of one of them",
-        )
-    };
+/// The Rust types the SDK maps, for the error an unsupported type gets: from the contract's
+/// type table.
+fn supported_rust_types() -> String {
+    let mut names: Vec<String> = Vec::new();
+    for info in &TYPES {
+        for rust in info.rust {
+            names.push(if *rust == "str" { "&str".to_string() } else { rust.to_string() });
+        }
+    }
+    let elements: Vec<&str> = TYPES.iter().filter_map(|info| info.rust_element).collect();
+    format!(
+        "plwasm has no SQL type for this Rust type; use {}, &[T] or Vec<T> for T in {}, or an Option of one of them",
+        names.join(", "),
+        elements.join(", ")
+    )
+}
+
+/// The SQL type of a Rust type, and whether it is an `Option` (nullable). `None` for `()`
+/// as a result (void).
+fn sql_type(ty: &Type, is_result: bool) -> syn::Result<(SqlType, bool)> {
+    let unsupported = || syn::Error::new_spanned(ty, supported_rust_types());
     match ty {
         Type::Reference(reference) => match &*reference.elem {
-            Type::Path(path) if path.path.is_ident("str") => Ok(("text".into(), false)),
+            Type::Path(path) if path.path.get_ident().is_some() => {
+                let name = path.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
+                // Only `&str` is a reference by name; `&String` is not a type the SDK reads.
+                match SqlType::from_rust_name(&name).filter(|_| name == "str") {
+                    Some(ty) => Ok((ty, false)),
+                    None => Err(unsupported()),
+                }
+            }
             Type::Slice(slice) => Ok((slice_type(&slice.elem).ok_or_else(unsupported)?, false)),
             _ => Err(unsupported()),
         },
-        Type::Tuple(tuple) if tuple.elems.is_empty() && is_result => Ok(("void".into(), false)),
+        Type::Tuple(tuple) if tuple.elems.is_empty() && is_result => Ok((SqlType::Void, false)),
         Type::Paren(inner) => sql_type(&inner.elem, is_result),
         Type::Path(path) => {
             let segment = path.path.segments.last().ok_or_else(unsupported)?;
@@ -378,44 +428,29 @@ fn sql_type(ty: &Type, is_result: bool) -> syn::Result<(String, bool)> {
                 _ => None,
             };
             let name = segment.ident.to_string();
-            let simple = match name.as_str() {
-                "bool" => "boolean",
-                "i16" => "smallint",
-                "i32" => "integer",
-                "i64" => "bigint",
-                "f32" => "real",
-                "f64" => "double precision",
-                "String" => "text",
-                "Date" => "date",
-                "Timestamp" => "timestamp",
-                "TimestampTz" => "timestamptz",
-                "Jsonb" => "jsonb",
-                "Vec" => {
-                    return Ok((slice_type(first_generic().ok_or_else(unsupported)?).ok_or_else(unsupported)?, false))
-                }
-                "Option" => return Ok((sql_type(first_generic().ok_or_else(unsupported)?, is_result)?.0, true)),
-                "Result" if is_result => return sql_type(first_generic().ok_or_else(unsupported)?, true),
-                _ => return Err(unsupported()),
-            };
-            Ok((simple.into(), false))
+            match name.as_str() {
+                "Vec" => Ok((slice_type(first_generic().ok_or_else(unsupported)?).ok_or_else(unsupported)?, false)),
+                "Option" => Ok((sql_type(first_generic().ok_or_else(unsupported)?, is_result)?.0, true)),
+                "Result" if is_result => sql_type(first_generic().ok_or_else(unsupported)?, true),
+                // `str` is only ever behind a reference.
+                "str" => Err(unsupported()),
+                other => Ok((SqlType::from_rust_name(other).ok_or_else(unsupported)?, false)),
+            }
         }
         _ => Err(unsupported()),
     }
 }
 
-/// `bytea` or a numeric array type for `[T]` / `Vec<T>`.
-fn slice_type(element: &Type) -> Option<String> {
+/// The SQL type of `[T]` / `Vec<T>`: bytea or a numeric array.
+fn slice_type(element: &Type) -> Option<SqlType> {
     let Type::Path(path) = element else { return None };
-    let name = path.path.get_ident()?.to_string();
-    Some(
-        match name.as_str() {
-            "u8" => "bytea",
-            "i32" => "integer[]",
-            "i64" => "bigint[]",
-            "f32" => "real[]",
-            "f64" => "double precision[]",
-            _ => return None,
-        }
-        .into(),
-    )
+    SqlType::from_rust_element(&path.path.get_ident()?.to_string())
 }
+
+/// `name type` items for a signature line, from `(name, type)` pairs.
+fn named<'a>(items: &'a [(String, SqlType)]) -> Vec<(&'a str, &'a str)> {
+    items.iter().map(|(name, ty)| (name.as_str(), ty.sql_name())).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -36,6 +36,8 @@
 
 pub use plwasm_guest_macros::{aggregate, export};
 
+use plwasm_contract::names::{self, log_level};
+
 use std::any::Any;
 use std::cell::RefCell;
 
@@ -104,27 +106,32 @@ impl std::error::Error for Error {}
 
 /// Sends a NOTICE to the client once the call returns.
 pub fn notice(message: &str) {
-    host::log(3, message)
+    host::log(log_level::NOTICE, message)
 }
 
 /// Sends a WARNING to the client once the call returns.
 pub fn warning(message: &str) {
-    host::log(4, message)
+    host::log(log_level::WARNING, message)
 }
 
 /// Sends an INFO message to the client once the call returns.
 pub fn info(message: &str) {
-    host::log(2, message)
+    host::log(log_level::INFO, message)
 }
 
 /// Writes a LOG line to the server log once the call returns.
 pub fn log(message: &str) {
-    host::log(1, message)
+    host::log(log_level::LOG, message)
 }
 
 /// The host functions, and stand-ins for builds that are not wasm (so `cargo test` of a guest
 /// crate runs its plain Rust logic natively).
 mod host {
+    // Attribute values must be literals; check them against the contract.
+    const _: () = assert!(super::names::same(super::names::IMPORT_MODULE, "plwasm"));
+    const _: () = assert!(super::names::same(super::names::RAISE_IMPORT, "raise"));
+    const _: () = assert!(super::names::same(super::names::LOG_IMPORT, "log"));
+
     #[cfg(target_arch = "wasm32")]
     mod imports {
         #[link(wasm_import_module = "plwasm")]
@@ -159,6 +166,9 @@ mod host {
     }
 }
 
+const _: () = assert!(names::same(names::ABI1_EXPORT, "plwasm_abi_v1"));
+const _: () = assert!(names::same(names::ALLOC_EXPORT, "plwasm_alloc"));
+
 /// The ABI 1 declaration: a module that exports this name targets ABI 1.
 #[no_mangle]
 pub extern "C" fn plwasm_abi_v1() {}
@@ -166,7 +176,8 @@ pub extern "C" fn plwasm_abi_v1() {}
 /// The allocator the host uses for argument buffers: 8-aligned, 0 on failure.
 #[no_mangle]
 pub extern "C" fn plwasm_alloc(size: i32) -> i32 {
-    let Ok(layout) = std::alloc::Layout::from_size_align((size as u32 as usize).max(1), 8) else { return 0 };
+    let align = plwasm_contract::slot::ALIGN;
+    let Ok(layout) = std::alloc::Layout::from_size_align((size as u32 as usize).max(1), align) else { return 0 };
     // SAFETY: the layout has a non-zero size. The block is handed to the host for good.
     unsafe { std::alloc::alloc(layout) as usize as i32 }
 }
@@ -188,15 +199,9 @@ pub struct Table<R>(pub Vec<R>);
 pub mod __private {
     use super::*;
 
-    /// One frame slot: see docs/abi.md.
-    #[repr(C)]
-    pub struct Slot {
-        pub flags: u32,
-        pub len: u32,
-        pub value: u64,
-    }
-
-    const NULL: u32 = 1;
+    use plwasm_contract::batch;
+    pub use plwasm_contract::slot::Slot;
+    use plwasm_contract::slot::FLAG_NULL as NULL;
 
     /// A NULL for a non-`Option` argument: the result is NULL.
     pub struct Missing;
@@ -240,7 +245,7 @@ pub mod __private {
     }
 
     fn present(slot: &Slot) -> Result<&Slot, Missing> {
-        if slot.flags & NULL != 0 {
+        if slot.is_null() {
             Err(Missing)
         } else {
             Ok(slot)
@@ -356,7 +361,7 @@ pub mod __private {
     /// Writes rows of `columns` slots each and points the result slot at them.
     fn rows<T>(items: Vec<T>, columns: usize, result: &mut Slot, mut write: impl FnMut(T, &mut [Slot])) {
         let count = items.len();
-        let mut slots: Vec<Slot> = (0..count * columns).map(|_| Slot { flags: 0, len: 0, value: 0 }).collect();
+        let mut slots: Vec<Slot> = vec![Slot::default(); count * columns];
         for (item, row) in items.into_iter().zip(slots.chunks_exact_mut(columns.max(1))) {
             write(item, row);
         }
@@ -451,30 +456,37 @@ pub mod __private {
     pub fn agg_rows<T>(address: i32, count: i32, nargs: usize, bytes: &[bool], mut row: impl FnMut(&mut T, &[Slot])) {
         install_panic_hook();
         let count = count as u32 as usize;
-        let words_per_row = 1 + nargs;
+        let words_per_row = batch::words_per_row(nargs);
         // SAFETY: the host wrote `count` rows of `words_per_row` u64 words at `address`,
         // 8-aligned, inside this module's memory, followed by the payload area.
         let words = unsafe { std::slice::from_raw_parts(address as u32 as usize as *const u64, count * words_per_row) };
-        let payload = address as u32 as usize + count * words_per_row * 8;
-        let mut slots: Vec<Slot> = (0..nargs).map(|_| Slot { flags: 0, len: 0, value: 0 }).collect();
+        let payload = address as u32 as usize + batch::payload_start(nargs, count);
+        let mut slots: Vec<Slot> = vec![Slot::default(); nargs];
         for chunk in words.chunks_exact(words_per_row) {
-            let header = chunk[0];
-            let nulls = (header >> 32) as u32;
-            for (i, slot) in slots.iter_mut().enumerate() {
-                let word = chunk[1 + i];
-                slot.flags = (nulls >> i) & 1;
-                if bytes[i] {
-                    slot.len = (word >> 32) as u32;
-                    slot.value = (payload + (word as u32) as usize) as u64;
-                } else {
-                    slot.len = 0;
-                    slot.value = word;
-                }
-            }
-            // SAFETY: the header's low half is a handle this module made.
-            let state = unsafe { agg_state::<T>(header & 0xFFFF_FFFF) };
+            let handle = row_slots(chunk, payload, bytes, &mut slots);
+            // SAFETY: the header's handle is one this module made.
+            let state = unsafe { agg_state::<T>(handle as u64) };
             row(state, &slots);
         }
+    }
+
+    /// Fills `slots` from one batch row (`chunk`: header and value words) whose text and
+    /// bytea values lie in the payload area at address `payload`; returns the row's handle.
+    pub(crate) fn row_slots(chunk: &[u64], payload: usize, bytes: &[bool], slots: &mut [Slot]) -> u32 {
+        let (handle, nulls) = batch::split_header(chunk[0]);
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let word = chunk[1 + i];
+            slot.flags = (nulls >> i) & NULL;
+            if bytes[i] {
+                let (offset, len) = batch::split_payload_ref(word);
+                slot.len = len;
+                slot.value = (payload + offset as usize) as u64;
+            } else {
+                slot.len = 0;
+                slot.value = word;
+            }
+        }
+        handle
     }
 
     impl IntoSlot for String {
@@ -519,7 +531,7 @@ pub mod __private {
 
     impl<'a, T: FromSlot<'a>> FromSlot<'a> for Option<T> {
         fn from_slot(slot: &'a Slot) -> Result<Self, Missing> {
-            if slot.flags & NULL != 0 {
+            if slot.is_null() {
                 Ok(None)
             } else {
                 T::from_slot(slot).map(Some)
@@ -527,3 +539,6 @@ pub mod __private {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
