@@ -13,12 +13,15 @@ use plwasm_core::types::DatumConversion;
 use plwasm_core::wasmtime::ValRaw;
 
 use crate::backend::{self, Caller};
+use crate::context::CallContext;
 use crate::entries::{self, FunctionEntry, FunctionKind};
 use crate::error::{raise, OrRaise};
 use crate::{aggregate, catalog, frame, gucs, interrupt, srf};
 
 /// What a call site keeps between calls, in `flinfo->fn_extra`.
 struct CallSite {
+    /// The error context line of this function's calls (in `fn_mcxt`).
+    context: *mut CallContext,
     entry: Rc<FunctionEntry>,
     engine: &'static backend::BackendEngine,
     /// Arguments in, result out: sized once for the signature.
@@ -138,20 +141,36 @@ unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
         (flinfo, (*flinfo).fn_extra as *mut CallSite)
     };
     let user = Caller::now();
-    let site: &mut CallSite = if site.is_null() {
+    let (site, pushed): (&mut CallSite, bool) = if site.is_null() {
         // SAFETY: flinfo is valid for this call and its fn_mcxt outlives the call site.
         unsafe { install_call_site(flinfo, user) }
     } else {
-        // SAFETY: a CallSite installed by install_call_site, freed only with fn_mcxt.
-        let site = unsafe { &mut *site };
+        // SAFETY: a CallSite installed by install_call_site, freed only with fn_mcxt; its
+        // context record lives as long.
+        let (site, pushed) = unsafe { (&mut *site, CallContext::push((*site).context)) };
         if !site.entry.is_current(user) {
             // SAFETY: flinfo is valid for this call.
             site.entry = load_entry(unsafe { (*flinfo).fn_oid }, user);
             site.raw = raw_buffer(&site.entry);
             site.row_path = None;
         }
-        site
+        (site, pushed)
     };
+    let context = site.context;
+    // SAFETY: fcinfo is valid for this call of the site's function.
+    let datum = unsafe { dispatch(site, fcinfo) };
+    if pushed {
+        // SAFETY: pushed above and, on this normal return, still on top.
+        unsafe { CallContext::pop(context) };
+    }
+    datum
+}
+
+/// Calls the site's function by its kind. Raises on any error.
+///
+/// # Safety
+/// `fcinfo` must be the valid call info of a call of the site's function.
+unsafe fn dispatch(site: &mut CallSite, fcinfo: FunctionCallInfo) -> Datum {
     let entry = site.entry.clone();
     // SAFETY: raises PostgreSQL's own "stack depth limit exceeded" (54001) when too deep.
     unsafe { pg_sys::check_stack_depth() };
@@ -193,6 +212,7 @@ unsafe fn guarded_raise(err: PlWasmError, site: *mut CallSite) -> Datum {
     unsafe {
         pg_sys::panic::pgrx_extern_c_guard(move || {
             let site = &*site;
+            CallContext::push(site.context);
             let name = site.entry.name.clone();
             raise(&err, &name)
         })
@@ -243,15 +263,22 @@ fn load_entry(fn_oid: pg_sys::Oid, user: Caller) -> Rc<FunctionEntry> {
     entries::function_entry(&proc, user).or_raise(&proc.name)
 }
 
-/// Builds the call site for `flinfo` and frees it with `fn_mcxt`.
+/// Builds the call site for `flinfo` and frees it with `fn_mcxt`. Its error context is
+/// pushed first, so a failure to load the function carries it too; returns whether it was.
 #[cold]
-unsafe fn install_call_site(flinfo: *mut pg_sys::FmgrInfo, user: Caller) -> &'static mut CallSite {
+unsafe fn install_call_site(flinfo: *mut pg_sys::FmgrInfo, user: Caller) -> (&'static mut CallSite, bool) {
     // SAFETY: flinfo is valid for the call (caller's contract).
     let (fn_oid, mcxt) = unsafe { ((*flinfo).fn_oid, (*flinfo).fn_mcxt) };
-    let entry = load_entry(fn_oid, user);
+    let proc = catalog::read_proc(fn_oid);
+    // SAFETY: fn_mcxt outlives the call site, and so every push of the record.
+    let (context, pushed) = unsafe {
+        let context = CallContext::new(mcxt, &proc.name);
+        (context, CallContext::push(context))
+    };
+    let entry = entries::function_entry(&proc, user).or_raise(&proc.name);
     let engine = backend::engine();
     let raw = raw_buffer(&entry);
-    let site = Box::into_raw(Box::new(CallSite { entry, engine, raw, row_path: None }));
+    let site = Box::into_raw(Box::new(CallSite { context, entry, engine, raw, row_path: None }));
     // SAFETY: the callback record is allocated in fn_mcxt, so it lives exactly as long as
     // the context whose reset or deletion runs it; it frees the Box we just leaked, once.
     unsafe {
@@ -261,7 +288,7 @@ unsafe fn install_call_site(flinfo: *mut pg_sys::FmgrInfo, user: Caller) -> &'st
         (*callback).arg = site.cast();
         pg_sys::MemoryContextRegisterResetCallback(mcxt, callback);
         (*flinfo).fn_extra = site.cast();
-        &mut *site
+        (&mut *site, pushed)
     }
 }
 

@@ -31,6 +31,7 @@ mod catalog;
 mod code_cache;
 mod compile;
 mod compiled;
+mod context;
 mod ddl;
 mod discard;
 mod entries;
