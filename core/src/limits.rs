@@ -33,6 +33,7 @@ impl SessionBudget {
     }
 
     /// A budget nothing else shares, for tests and tools.
+    #[cfg(any(test, feature = "testing"))]
     pub fn unlimited() -> SessionBudget {
         SessionBudget::new(usize::MAX, |_| {})
     }

@@ -4,15 +4,13 @@
 //! export once per row. After any trap the sandbox is dropped and the next call
 //! instantiates afresh, so a guest left half-updated by a trap never runs again.
 
-use wasmtime::{
-    Engine, Func, Instance, Linker, Memory, Module, Store, Trap, TypedFunc, UpdateDeadline, Val, ValRaw, WasmBacktrace,
-};
+use wasmtime::{Engine, Func, Instance, Linker, Memory, Module, Store, Trap, TypedFunc, UpdateDeadline, WasmBacktrace};
 
 use crate::abi::{self, Value, ALLOC_EXPORT, MEMORY_EXPORT, MIN_ARG_BUFFER, SLOT_SIZE};
 use crate::error::{PlWasmError, Result, TrapKind};
 use crate::host::{self, HostState, LogQueue};
 use crate::limits::{CallLimits, GuestLimiter, SessionBudget};
-use crate::types::{DatumConversion, SqlSignature, SqlType};
+use crate::types::SqlSignature;
 
 /// Says whether the host wants the running guest stopped (cancel, timeout, terminate).
 /// A plain function pointer: it runs inside wasm and must not fail or block.
@@ -29,6 +27,7 @@ pub struct InstanceHost {
 
 impl InstanceHost {
     /// For tests and tools: never interrupted, no shared budget.
+    #[cfg(any(test, feature = "testing"))]
     pub fn standalone(stack_limit: usize) -> InstanceHost {
         InstanceHost { stack_limit, interrupt: || false, budget: SessionBudget::unlimited() }
     }
@@ -299,51 +298,6 @@ impl Sandbox {
     pub fn classify_call_error(&self, err: wasmtime::Error) -> PlWasmError {
         classify(err, self.fuel_limit, self.stack_limit, false)
     }
-
-    /// A checked call with SQL-typed arguments, for tests and slow paths (the untyped call
-    /// costs more per row than the extension's raw call).
-    pub fn call(&mut self, signature: &SqlSignature, args: &[u64], limits: CallLimits) -> Result<u64> {
-        self.arm(limits)?;
-        let params: Vec<Val> = signature
-            .args
-            .iter()
-            .zip(args)
-            .map(|(ty, bits)| ty.datum_to_wasm(*bits).map(|raw| raw_to_val(*ty, raw)))
-            .collect::<Result<_>>()?;
-        let mut results = vec![Val::I32(0); signature.wasm_results().len()];
-        if let Err(err) = self.func.call(&mut self.store, &params, &mut results) {
-            return Err(self.classify_call_error(err));
-        }
-        match results.first() {
-            None => Ok(0),
-            Some(val) => signature.ret.wasm_to_datum(val_to_raw(val)),
-        }
-    }
-
-    /// Fuel consumed by the last call (for tests and benchmarks).
-    pub fn fuel_used(&self) -> u64 {
-        let left = self.store.get_fuel().unwrap_or(0);
-        CallLimits { fuel: self.fuel_limit, max_memory: 0 }.store_fuel().saturating_sub(left)
-    }
-}
-
-fn raw_to_val(ty: SqlType, raw: ValRaw) -> Val {
-    match ty.wasm_type() {
-        Some(crate::types::WasmType::I32) => Val::I32(raw.get_i32()),
-        Some(crate::types::WasmType::I64) => Val::I64(raw.get_i64()),
-        Some(crate::types::WasmType::F32) => Val::F32(raw.get_f32()),
-        Some(crate::types::WasmType::F64) | None => Val::F64(raw.get_f64()),
-    }
-}
-
-fn val_to_raw(val: &Val) -> ValRaw {
-    match val {
-        Val::I32(v) => ValRaw::i32(*v),
-        Val::I64(v) => ValRaw::i64(*v),
-        Val::F32(v) => ValRaw::f32(*v),
-        Val::F64(v) => ValRaw::f64(*v),
-        _ => ValRaw::i64(0),
-    }
 }
 
 fn not_abi1() -> PlWasmError {
@@ -393,4 +347,62 @@ fn describe_backtrace(bt: &WasmBacktrace) -> Option<String> {
         })
         .collect();
     (!frames.is_empty()).then(|| frames.join(" <- "))
+}
+
+/// Helpers only tests, examples and benchmarks use (the `testing` feature).
+#[cfg(any(test, feature = "testing"))]
+mod testing {
+    use wasmtime::{Val, ValRaw};
+
+    use super::Sandbox;
+    use crate::error::Result;
+    use crate::limits::CallLimits;
+    use crate::types::{DatumConversion, SqlSignature, SqlType};
+
+    impl Sandbox {
+        /// A checked call with SQL-typed arguments, for tests and benchmarks (the extension makes
+        /// raw calls).
+        pub fn call(&mut self, signature: &SqlSignature, args: &[u64], limits: CallLimits) -> Result<u64> {
+            self.arm(limits)?;
+            let params: Vec<Val> = signature
+                .args
+                .iter()
+                .zip(args)
+                .map(|(ty, bits)| ty.datum_to_wasm(*bits).map(|raw| raw_to_val(*ty, raw)))
+                .collect::<Result<_>>()?;
+            let mut results = vec![Val::I32(0); signature.wasm_results().len()];
+            if let Err(err) = self.func.call(&mut self.store, &params, &mut results) {
+                return Err(self.classify_call_error(err));
+            }
+            match results.first() {
+                None => Ok(0),
+                Some(val) => signature.ret.wasm_to_datum(val_to_raw(val)),
+            }
+        }
+
+        /// Fuel consumed by the last call (for tests and benchmarks).
+        pub fn fuel_used(&self) -> u64 {
+            let left = self.store.get_fuel().unwrap_or(0);
+            CallLimits { fuel: self.fuel_limit, max_memory: 0 }.store_fuel().saturating_sub(left)
+        }
+    }
+
+    fn raw_to_val(ty: SqlType, raw: ValRaw) -> Val {
+        match ty.wasm_type() {
+            Some(crate::types::WasmType::I32) => Val::I32(raw.get_i32()),
+            Some(crate::types::WasmType::I64) => Val::I64(raw.get_i64()),
+            Some(crate::types::WasmType::F32) => Val::F32(raw.get_f32()),
+            Some(crate::types::WasmType::F64) | None => Val::F64(raw.get_f64()),
+        }
+    }
+
+    fn val_to_raw(val: &Val) -> ValRaw {
+        match val {
+            Val::I32(v) => ValRaw::i32(*v),
+            Val::I64(v) => ValRaw::i64(*v),
+            Val::F32(v) => ValRaw::f32(*v),
+            Val::F64(v) => ValRaw::f64(*v),
+            _ => ValRaw::i64(0),
+        }
+    }
 }

@@ -115,7 +115,7 @@ unsafe fn fast_call(fcinfo: FunctionCallInfo) -> FastCall {
     // SAFETY: the CallSite lives as long as fn_mcxt, which outlives this call.
     let site_ref = unsafe { &mut *site };
     // SAFETY: stack_is_too_deep only compares addresses.
-    let ready = site_ref.entry.kind == FunctionKind::Numeric
+    let ready = matches!(site_ref.entry.kind, FunctionKind::Numeric)
         && site_ref.entry.is_current(Caller::now())
         && interrupt::is_ticking()
         && !unsafe { unguarded::stack_is_too_deep() }
