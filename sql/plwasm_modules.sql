@@ -47,24 +47,5 @@ SELECT m.name,
 COMMENT ON VIEW plwasm.modules IS 'installed wasm modules, their exports and the functions that use them';
 GRANT SELECT ON plwasm.modules TO PUBLIC;
 
--- The documented way to make a wasm aggregate (see extension/src/define.rs): support
--- functions named by signature, e.g. 'stats_accumulate(internal, float8)'.
-CREATE FUNCTION plwasm.create_aggregate(
-    name text,
-    accumulate regprocedure,
-    finalize regprocedure,
-    merge regprocedure DEFAULT NULL,
-    serialize regprocedure DEFAULT NULL,
-    deserialize regprocedure DEFAULT NULL,
-    retract regprocedure DEFAULT NULL,
-    replace boolean DEFAULT false
-) RETURNS text
--- Its body names only a qualified function (and casts regprocedure to oid, which resolves
--- nothing), so it needs no pinned search_path; create_aggregate_by_oid pins its own.
-LANGUAGE sql VOLATILE
-AS $$ SELECT plwasm.create_aggregate_by_oid(name, accumulate, finalize, merge, serialize, deserialize, retract, replace) $$;
-COMMENT ON FUNCTION plwasm.create_aggregate(text, regprocedure, regprocedure, regprocedure, regprocedure, regprocedure, regprocedure, boolean)
-    IS 'creates an aggregate with an internal state from LANGUAGE wasm support functions of one module''s aggregate';
-
 -- Deleting the shared compiled code is for superusers (checked inside too).
 REVOKE EXECUTE ON FUNCTION plwasm.clear_code_cache() FROM PUBLIC;

@@ -30,9 +30,12 @@ pub enum SqlType {
     Int8Array,
     Float4Array,
     Float8Array,
-    /// PostgreSQL's `internal`: only an aggregate support function's state; never a value
-    /// the guest sees.
+    /// PostgreSQL's `internal`: what plwasm 0.1's aggregate support functions took; refused
+    /// now, with a hint to re-create them.
     Internal,
+    /// `plwasm.state`, the extension's own type for an aggregate's state (a handle into the
+    /// guest in memory, the guest's serialized state when flat); never a value the guest sees.
+    State,
 }
 
 /// The wasm value types plwasm's values travel as.
@@ -133,7 +136,8 @@ pub struct TypeInfo {
     /// The short name messages use (`timestamptz`, `varchar` rather than their long forms).
     pub short_name: &'static str,
     /// The type's OID in PostgreSQL's fixed catalog (`pg_type.dat`), the same in every
-    /// version plwasm supports.
+    /// version plwasm supports; 0 for `plwasm.state`, which the extension creates (the
+    /// catalog looks it up in the extension's schema).
     pub oid: u32,
     pub repr: Repr,
     /// The Rust types the SDK maps to it: by name (`i64`, `String`, `str` for `&str`)...
@@ -172,7 +176,7 @@ const fn array(
 }
 
 /// Every SQL type plwasm passes, in [`SqlType`] order.
-pub const TYPES: [TypeInfo; 19] = [
+pub const TYPES: [TypeInfo; 20] = [
     row(SqlType::Bool, "boolean", &["bool"], 16, Repr::Fixed(Fixed::Bool), &["bool"]),
     row(SqlType::Int2, "smallint", &["int2"], 21, Repr::Fixed(Fixed::Int16), &["i16"]),
     row(SqlType::Int4, "integer", &["int", "int4"], 23, Repr::Fixed(Fixed::Int32), &["i32"]),
@@ -215,10 +219,11 @@ pub const TYPES: [TypeInfo; 19] = [
     array(SqlType::Float4Array, "real[]", &["float4[]"], 1021, WasmType::F32, 700, "f32"),
     array(SqlType::Float8Array, "double precision[]", &["float8[]"], 1022, WasmType::F64, 701, "f64"),
     TypeInfo { argument: false, ..row(SqlType::Internal, "internal", &[], 2281, Repr::Nothing, &[]) },
+    TypeInfo { argument: false, ..row(SqlType::State, "plwasm.state", &[], 0, Repr::Nothing, &[]) },
 ];
 
 impl SqlType {
-    /// Every SQL type a user can name (all but `internal`).
+    /// Every SQL type a value of which can cross (all but `internal` and `plwasm.state`).
     pub const ALL: [SqlType; 18] = {
         let mut all = [SqlType::Void; 18];
         let mut i = 0;
@@ -278,9 +283,9 @@ impl SqlType {
         matches!(self.passing(), Passing::Fixed(_) | Passing::Nothing)
     }
 
-    /// The type with catalog OID `oid`, if plwasm passes it.
+    /// The type with fixed catalog OID `oid`, if plwasm passes it (never `plwasm.state`).
     pub fn from_oid(oid: u32) -> Option<SqlType> {
-        TYPES.iter().find(|info| info.oid == oid).map(|info| info.ty)
+        TYPES.iter().find(|info| info.oid == oid && oid != 0).map(|info| info.ty)
     }
 
     /// The type named `name` (`text`, `double precision[]`, `timestamptz`, `INT8`…), if
@@ -331,8 +336,9 @@ mod tests {
         for (i, info) in TYPES.iter().enumerate() {
             assert_eq!(info.ty as usize, i, "{}", info.sql_name);
         }
-        assert_eq!(SqlType::ALL.len() + 1, TYPES.len());
-        assert!(!SqlType::ALL.contains(&SqlType::Internal));
+        assert_eq!(SqlType::ALL.len() + 2, TYPES.len());
+        assert!(!SqlType::ALL.contains(&SqlType::Internal) && !SqlType::ALL.contains(&SqlType::State));
+        assert_eq!(SqlType::from_oid(0), None);
     }
 
     #[test]

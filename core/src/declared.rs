@@ -81,7 +81,9 @@ impl DeclaredFunction {
     }
 
     /// For an aggregate: its support functions' CREATE statements (bodies naming
-    /// `module:prefix.role`), then the `plwasm.create_aggregate` call that pairs them.
+    /// `module:prefix.role`), then the `CREATE AGGREGATE` that pairs them, with state type
+    /// `plwasm.state`. Plain DDL, run as the caller: PostgreSQL checks ownership and
+    /// privileges as for any aggregate.
     pub fn aggregate_statements(
         &self,
         qualified_schema: Option<&str>,
@@ -93,41 +95,44 @@ impl DeclaredFunction {
         let schema = qualified_schema.map(|s| format!("{s}.")).unwrap_or_default();
         let types: Vec<&str> = self.args.iter().map(|(_, ty)| ty.sql_name()).collect();
         let extra_args: String = types.iter().map(|t| format!(", {t}")).collect();
+        let state = SqlType::State.sql_name();
         let support = |role: &str| format!("{schema}{}", quote(&format!("{}_{role}", self.sql_name)));
         let create = |role: &str, signature: String| {
             format!(
-                "{} {}{signature} LANGUAGE wasm IMMUTABLE PARALLEL SAFE AS '{module}:{}.{role}'",
+                "{} {}{signature} CALLED ON NULL INPUT LANGUAGE wasm IMMUTABLE PARALLEL SAFE AS '{module}:{}.{role}'",
                 create_verb(replace),
                 support(role),
                 self.export
             )
         };
         let mut statements = vec![
-            create("accumulate", format!("(internal{extra_args}) RETURNS internal CALLED ON NULL INPUT")),
-            create("finalize", format!("(internal) RETURNS {} CALLED ON NULL INPUT", self.ret.sql_name())),
+            create("accumulate", format!("({state}{extra_args}) RETURNS {state}")),
+            create("finalize", format!("({state}) RETURNS {}", self.ret.sql_name())),
         ];
-        let sig = |role: &str, args: &str| format!("{}::regprocedure", literal(&format!("{}({args})", support(role))));
-        let mut helper_args = vec![
-            literal(&format!("{schema}{}", quote(&self.sql_name))),
-            sig("accumulate", &format!("internal{extra_args}")),
-            sig("finalize", "internal"),
+        let mut options = vec![
+            format!("SFUNC = {}", support("accumulate")),
+            format!("STYPE = {state}"),
+            format!("FINALFUNC = {}", support("finalize")),
         ];
         if parts.merge {
-            statements.push(create("merge", "(internal, internal) RETURNS internal CALLED ON NULL INPUT".into()));
-            statements.push(create("serialize", "(internal) RETURNS bytea STRICT".into()));
-            statements.push(create("deserialize", "(bytea, internal) RETURNS internal STRICT".into()));
-            helper_args.push(format!("merge => {}", sig("merge", "internal, internal")));
-            helper_args.push(format!("serialize => {}", sig("serialize", "internal")));
-            helper_args.push(format!("deserialize => {}", sig("deserialize", "bytea, internal")));
+            statements.push(create("merge", format!("({state}, {state}) RETURNS {state}")));
+            options.push(format!("COMBINEFUNC = {}", support("merge")));
         }
         if parts.retract {
-            statements.push(create("retract", format!("(internal{extra_args}) RETURNS internal CALLED ON NULL INPUT")));
-            helper_args.push(format!("retract => {}", sig("retract", &format!("internal{extra_args}"))));
+            statements.push(create("retract", format!("({state}{extra_args}) RETURNS {state}")));
+            options.push(format!("MSFUNC = {}", support("accumulate")));
+            options.push(format!("MINVFUNC = {}", support("retract")));
+            options.push(format!("MSTYPE = {state}"));
+            options.push(format!("MFINALFUNC = {}", support("finalize")));
         }
-        if replace {
-            helper_args.push("replace => true".into());
-        }
-        statements.push(format!("SELECT plwasm.create_aggregate({})", helper_args.join(", ")));
+        options.push("PARALLEL = SAFE".into());
+        statements.push(format!(
+            "CREATE {}AGGREGATE {schema}{}({}) ({})",
+            if replace { "OR REPLACE " } else { "" },
+            quote(&self.sql_name),
+            types.join(", "),
+            options.join(", ")
+        ));
         statements
     }
 
@@ -136,12 +141,6 @@ impl DeclaredFunction {
         let args: Vec<&str> = self.args.iter().map(|(_, ty)| ty.sql_name()).collect();
         format!("{}({})", self.sql_name, args.join(","))
     }
-}
-
-/// `'text'` as a SQL literal (the text is made of checked identifiers and type names, but
-/// quoting keeps it a literal whatever it holds).
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// The declarations in `wasm`'s [`SECTION`] custom sections, in order.
@@ -348,18 +347,16 @@ mod tests {
         let wasm = module_with("total\tsum\tx float8\tdouble precision\taggregate\tmerge\n");
         let agg = &declared_functions(&wasm).unwrap()[0];
         let statements = agg.aggregate_statements(Some("s"), "m", true, |s| s.to_string());
-        assert_eq!(statements.len(), 6);
+        assert_eq!(statements.len(), 4);
         assert_eq!(
             statements[0],
-            "CREATE OR REPLACE FUNCTION s.total_accumulate(internal, double precision) RETURNS internal \
+            "CREATE OR REPLACE FUNCTION s.total_accumulate(plwasm.state, double precision) RETURNS plwasm.state \
              CALLED ON NULL INPUT LANGUAGE wasm IMMUTABLE PARALLEL SAFE AS 'm:sum.accumulate'"
         );
         assert_eq!(
-            statements[5],
-            "SELECT plwasm.create_aggregate('s.total', 's.total_accumulate(internal, double precision)'::regprocedure, \
-             's.total_finalize(internal)'::regprocedure, merge => 's.total_merge(internal, internal)'::regprocedure, \
-             serialize => 's.total_serialize(internal)'::regprocedure, \
-             deserialize => 's.total_deserialize(bytea, internal)'::regprocedure, replace => true)"
+            statements[3],
+            "CREATE OR REPLACE AGGREGATE s.total(double precision) (SFUNC = s.total_accumulate, STYPE = plwasm.state, \
+             FINALFUNC = s.total_finalize, COMBINEFUNC = s.total_merge, PARALLEL = SAFE)"
         );
         for bad in [
             "total\tsum\tx float8[]\tdouble precision\taggregate\t-",

@@ -37,12 +37,6 @@ pub enum SqlState {
     InsufficientPrivilege,
     /// 2BP01: functions still use the module.
     DependentObjectsStillExist,
-    /// 42723: `create_aggregate` on an existing aggregate without `replace`.
-    DuplicateFunction,
-    /// 42809: `create_aggregate` asked to replace a routine that is not an aggregate.
-    WrongObjectType,
-    /// 3F000: a schema that does not exist.
-    InvalidSchemaName,
     /// 58030: the code cache directory could not be cleared.
     IoError,
     /// 53200: the host could not allocate memory for a value.
@@ -57,6 +51,11 @@ pub enum SqlState {
     ArraySubscriptError,
     DatatypeMismatch,
     ObjectNotInPrerequisiteState,
+    /// 22P02: text that is not a value of the type (`plwasm.state` input).
+    InvalidTextRepresentation,
+    /// 22P03: bytes that are not a value of the type (`plwasm.state` binary input, a flat
+    /// state's header).
+    InvalidBinaryRepresentation,
     /// A SQLSTATE chosen by the guest through `plwasm.raise` (checked by [`guest_sqlstate`]).
     Guest([u8; 5]),
 }
@@ -78,9 +77,6 @@ impl SqlState {
             SqlState::InvalidName => "42602",
             SqlState::InsufficientPrivilege => "42501",
             SqlState::DependentObjectsStillExist => "2BP01",
-            SqlState::DuplicateFunction => "42723",
-            SqlState::WrongObjectType => "42809",
-            SqlState::InvalidSchemaName => "3F000",
             SqlState::IoError => "58030",
             SqlState::OutOfMemory => "53200",
             SqlState::InternalError => "XX000",
@@ -89,6 +85,8 @@ impl SqlState {
             SqlState::ArraySubscriptError => "2202E",
             SqlState::DatatypeMismatch => "42804",
             SqlState::ObjectNotInPrerequisiteState => "55000",
+            SqlState::InvalidTextRepresentation => "22P02",
+            SqlState::InvalidBinaryRepresentation => "22P03",
             // guest_sqlstate only accepts ASCII digits and upper-case letters.
             SqlState::Guest(code) => std::str::from_utf8(code).unwrap_or("38000"),
         }
@@ -185,14 +183,20 @@ pub enum PlWasmError {
     InitialMemoryTooLarge { bytes: u64, limit: u64 },
     /// An aggregate support function whose signature or module does not fit its role.
     AggregateSupport { what: String },
-    /// `plwasm.create_aggregate` refused the support functions it was given.
-    BadAggregate { what: String },
     /// An aggregate support function called other than by an aggregate.
     NotInAggregate,
     /// A state made by another aggregate (or not by plwasm) handed to a support function.
     ForeignState,
     /// The state's instance failed earlier; the state is gone.
     StateLost,
+    /// A flat `plwasm.state` that is not one (bad header), from text, binary input or a
+    /// stored value; `text` for the text input function.
+    MalformedState { why: String, text: bool },
+    /// A flat state of another module or aggregate handed to a support function.
+    StateOfAnotherAggregate { module: String, aggregate: String },
+    /// PostgreSQL needs a state flat (parallel plans, copies) but the module's aggregate has
+    /// no serialize export.
+    StateNotSerializable,
     /// A set-returning function called where no set is accepted.
     SetNotAllowed,
 
@@ -257,22 +261,10 @@ pub enum PlWasmError {
     BadDeclaration { message: String },
     /// `plwasm.create_functions` on a module that declares no functions.
     NothingDeclared { module: String },
-    /// The current role does not own `object` (`aggregate s.a(int)`, `function f(int)`).
-    NotOwner { object: String },
-    /// The current role lacks a privilege on `what` (`schema s`).
-    PermissionDenied { what: String },
     /// Something only a superuser may do (`clear the plwasm code cache`).
     SuperuserRequired { to: String },
-    /// `create_aggregate` on an aggregate that exists, without `replace => true`.
-    AggregateExists { signature: String },
-    /// `create_aggregate` asked to replace a routine that is not an aggregate.
-    NotAnAggregate { signature: String },
-    /// A schema that does not exist.
-    SchemaNotFound { schema: String },
     /// A role that does not exist.
     RoleNotFound { role: String },
-    /// A name that is not `name` or `schema.name`.
-    BadAggregateName { name: String },
     /// The code cache directory could not be cleared.
     CodeCacheIo { message: String },
     /// An error in an aggregate's accumulate or retract step (`export`), while rows queued
@@ -356,10 +348,12 @@ impl PlWasmError {
             | NothingDeclared { .. }
             | AbiExportMissing { .. }
             | AggregateSupport { .. }
-            | BadAggregate { .. }
             | InitialMemoryTooLarge { .. } => SqlState::InvalidFunctionDefinition,
             NotInAggregate | SetNotAllowed => SqlState::FeatureNotSupported,
-            ForeignState => SqlState::DatatypeMismatch,
+            ForeignState | StateOfAnotherAggregate { .. } => SqlState::DatatypeMismatch,
+            MalformedState { text: true, .. } => SqlState::InvalidTextRepresentation,
+            MalformedState { text: false, .. } => SqlState::InvalidBinaryRepresentation,
+            StateNotSerializable => SqlState::FeatureNotSupported,
             StateLost => SqlState::ObjectNotInPrerequisiteState,
             FuelExhausted { .. }
             | MemoryLimit { .. }
@@ -394,12 +388,8 @@ impl PlWasmError {
             ModuleInUse { .. } => SqlState::DependentObjectsStillExist,
             OutOfMemory { .. } => SqlState::OutOfMemory,
             InBatch { error, .. } => error.sqlstate(),
-            NotOwner { .. } | PermissionDenied { .. } | SuperuserRequired { .. } => SqlState::InsufficientPrivilege,
-            AggregateExists { .. } => SqlState::DuplicateFunction,
-            NotAnAggregate { .. } => SqlState::WrongObjectType,
-            SchemaNotFound { .. } => SqlState::InvalidSchemaName,
+            SuperuserRequired { .. } => SqlState::InsufficientPrivilege,
             RoleNotFound { .. } => SqlState::UndefinedObject,
-            BadAggregateName { .. } => SqlState::InvalidName,
             CodeCacheIo { .. } => SqlState::IoError,
             Internal { .. } => SqlState::InternalError,
         }
@@ -621,11 +611,6 @@ impl PlWasmError {
                 Some(what.clone()),
                 Some("See \"Aggregates\" in docs/abi.md for the exports and signatures a wasm aggregate needs.".into()),
             ),
-            BadAggregate { what } => (
-                format!("cannot create wasm aggregate \"{function}\""),
-                Some(what.clone()),
-                Some("See \"Aggregates\" in docs/abi.md for the exports and signatures a wasm aggregate needs.".into()),
-            ),
             NotInAggregate => (
                 format!("wasm aggregate support function \"{function}\" called in non-aggregate context"),
                 None,
@@ -634,7 +619,26 @@ impl PlWasmError {
             ForeignState => (
                 format!("wasm aggregate support function \"{function}\" was given a state its aggregate did not make"),
                 Some("Each support function of a wasm aggregate accepts only states made by the same module's same aggregate.".into()),
-                Some("Create wasm aggregates with plwasm.create_aggregate, which pairs support functions correctly.".into()),
+                Some("Make the aggregate's support functions parts of one aggregate of one module (plwasm.create_functions does).".into()),
+            ),
+            StateOfAnotherAggregate { module, aggregate } => (
+                format!("wasm aggregate support function \"{function}\" was given a state of another aggregate"),
+                Some(format!("The state was made by aggregate \"{aggregate}\" of the module with SHA-256 {module}.")),
+                Some("A plwasm.state value is read only by the aggregate, of the same module content, that made it.".into()),
+            ),
+            MalformedState { why, text } => (
+                if *text {
+                    "invalid input syntax for type plwasm.state".to_string()
+                } else {
+                    "invalid plwasm.state value".to_string()
+                },
+                Some(why.clone()),
+                None,
+            ),
+            StateNotSerializable => (
+                format!("the state of wasm aggregate \"{function}\" cannot be made flat"),
+                Some("PostgreSQL needs this state as bytes here (a parallel plan or a copy), and the module's aggregate has no serialize export.".into()),
+                Some("Give the aggregate serialize and deserialize exports (the Rust SDK adds them for states that derive plwasm_guest::State).".into()),
             ),
             StateLost => (
                 format!("the aggregate state of wasm function \"{function}\" was lost"),
@@ -696,20 +700,8 @@ impl PlWasmError {
                 };
                 (inner.message, Some(detail), inner.hint)
             }
-            NotOwner { object } => (format!("must be owner of {object}"), None, None),
-            PermissionDenied { what } => (format!("permission denied for {what}"), None, None),
             SuperuserRequired { to } => (format!("must be superuser to {to}"), None, None),
-            AggregateExists { signature } => (
-                format!("function {signature} already exists"),
-                None,
-                Some("Pass replace => true to replace an aggregate of your own.".into()),
-            ),
-            NotAnAggregate { signature } => (format!("{signature} is not an aggregate"), None, None),
-            SchemaNotFound { schema } => (format!("schema \"{schema}\" does not exist"), None, None),
             RoleNotFound { role } => (format!("role \"{role}\" does not exist"), None, None),
-            BadAggregateName { name } => {
-                (format!("\"{name}\" is not an aggregate name (name or schema.name)"), None, None)
-            }
             CodeCacheIo { message } => (message.clone(), None, None),
             OutOfMemory { bytes, what } => (
                 "out of memory".to_string(),
@@ -767,23 +759,6 @@ mod tests {
     #[test]
     fn definition_helpers_report_like_postgres() {
         let cases = [
-            (
-                PlWasmError::NotOwner { object: "aggregate s.a(integer)".into() },
-                "42501",
-                "must be owner of aggregate s.a(integer)",
-            ),
-            (PlWasmError::PermissionDenied { what: "schema s".into() }, "42501", "permission denied for schema s"),
-            (
-                PlWasmError::AggregateExists { signature: "s.a(integer)".into() },
-                "42723",
-                "function s.a(integer) already exists",
-            ),
-            (
-                PlWasmError::NotAnAggregate { signature: "s.a(integer)".into() },
-                "42809",
-                "s.a(integer) is not an aggregate",
-            ),
-            (PlWasmError::SchemaNotFound { schema: "nope".into() }, "3F000", "schema \"nope\" does not exist"),
             (PlWasmError::RoleNotFound { role: "nobody".into() }, "42704", "role \"nobody\" does not exist"),
             (PlWasmError::CodeCacheIo { message: "cannot clear".into() }, "58030", "cannot clear"),
         ];

@@ -98,7 +98,8 @@ pub fn check_module(
     initial_memory_cap: Option<usize>,
 ) -> Result<u32> {
     let abi = check_stored_module(module)?;
-    if signature.args.contains(&SqlType::Internal) || signature.ret == SqlType::Internal {
+    let uses = |ty: SqlType| signature.args.contains(&ty) || signature.ret == ty;
+    if uses(SqlType::State) || uses(SqlType::Internal) {
         return check_aggregate_support(module, abi, export, signature);
     }
     if abi == 0 {
@@ -159,7 +160,7 @@ fn check_aggregate_support(module: &Module, abi: u32, export: &str, signature: &
     let Some((prefix, role)) = SupportRole::of_export(export) else {
         return Err(PlWasmError::AggregateSupport {
             what: format!(
-                "Only aggregate support functions take or return internal, and their export names end in .accumulate, .retract, .finalize, .merge, .serialize or .deserialize; \"{export}\" does not."
+                "Only aggregate support functions take or return plwasm.state, and their export names end in .accumulate, .retract, .finalize or .merge; \"{export}\" does not."
             ),
         });
     };

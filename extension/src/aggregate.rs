@@ -1,192 +1,26 @@
-//! Wasm aggregates: the support functions' call paths, and the guest states PostgreSQL holds
-//! as `internal` values.
+//! Wasm aggregates: the support functions' call paths. Their state is a `plwasm.state`
+//! (see `state`), held in one guest instance per aggregate (see `agg_instances`).
 //!
-//! - All live states of one aggregate (module content, export prefix, user) in a backend sit
-//!   in one guest instance, so merging two states is one guest call. The instance lives as
-//!   long as some state references it and is dropped with the last one.
-//! - PostgreSQL holds a [`StateCell`] per state, allocated in the aggregate's memory context.
-//!   A reset callback on that context hands the handle back to the guest (at its next call,
-//!   never from inside the cleanup) and drops the cell's reference to the instance.
 //! - Rows are queued on the host and handed to the guest in batches; the per-row path
 //!   ([`fast_accumulate`]) calls nothing in PostgreSQL and nothing in wasm.
-//! - Every support function checks that a state is a `StateCell` of its own aggregate before
-//!   using it, so an `internal` value from elsewhere is refused, not dereferenced as ours.
+//! - Every support function checks that a state belongs to its own aggregate before using it:
+//!   an in-memory state must be one of this backend's state objects of the same instance, a
+//!   flat one must carry the same module hash and aggregate name. Anything else is refused,
+//!   never handed to the guest as its own.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::mem::ManuallyDrop;
 use std::rc::{Rc, Weak};
 
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use plwasm_core::abi::Value;
-use plwasm_core::aggregate::{row_plan, slot_bits, AggregateInstance, Step, SupportRole};
+use plwasm_core::aggregate::{row_plan, slot_bits, Step, SupportRole};
 use plwasm_core::error::PlWasmError;
 use plwasm_core::types::{Fixed, SqlType};
 
-use crate::backend::{self, Caller};
+use crate::agg_instances::{instance_for, with_instance, SharedInstance};
 use crate::entries::FunctionEntry;
-use crate::error::{emit_guest_logs, raise, OrRaise};
-use crate::{gucs, interrupt, marshal};
-
-/// "plwasmST": marks memory as a [`StateCell`].
-const STATE_MAGIC: u64 = u64::from_be_bytes(*b"plwasmST");
-
-/// Which aggregate an instance serves.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct AggregateKey {
-    module_hash: [u8; 32],
-    prefix: String,
-    caller: Caller,
-}
-
-/// One aggregate's guest instance in this backend.
-pub struct SharedInstance {
-    key: AggregateKey,
-    inner: RefCell<AggregateInstance>,
-    /// Set once a call into the instance failed: its states are gone.
-    lost: Cell<bool>,
-}
-
-impl SharedInstance {
-    /// Whether this instance holds the states of `entry`'s aggregate.
-    fn serves(&self, entry: &FunctionEntry) -> bool {
-        let key = &self.key;
-        entry.aggregate().is_some_and(|(prefix, _)| {
-            key.module_hash == entry.module_hash() && key.caller == entry.caller && key.prefix == prefix
-        })
-    }
-}
-
-thread_local! {
-    static INSTANCES: RefCell<HashMap<AggregateKey, Weak<SharedInstance>>> = RefCell::new(HashMap::new());
-}
-
-/// What PostgreSQL's `internal` state Datum points at.
-#[repr(C)]
-struct StateCell {
-    magic: u64,
-    handle: u32,
-    instance: ManuallyDrop<Rc<SharedInstance>>,
-    callback: pg_sys::MemoryContextCallback,
-}
-
-fn key_of(entry: &FunctionEntry) -> Option<AggregateKey> {
-    let (prefix, _) = entry.aggregate()?;
-    Some(AggregateKey { module_hash: entry.module_hash(), prefix: prefix.to_string(), caller: entry.caller })
-}
-
-/// The live instance for `entry`'s aggregate, or a new one.
-fn instance_for(entry: &FunctionEntry) -> Result<Rc<SharedInstance>, PlWasmError> {
-    let key = key_of(entry).ok_or_else(|| PlWasmError::Internal { message: "not an aggregate function".into() })?;
-    let live = INSTANCES.with(|map| map.borrow().get(&key).and_then(Weak::upgrade));
-    if let Some(instance) = live.filter(|i| !i.lost.get()) {
-        return Ok(instance);
-    }
-    let backend = backend::engine();
-    backend.prepare_instantiation()?;
-    let inner = AggregateInstance::instantiate(
-        &backend.engine,
-        entry.module(),
-        &key.prefix,
-        gucs::call_limits(),
-        &backend.host,
-    )?;
-    let instance = Rc::new(SharedInstance { key: key.clone(), inner: RefCell::new(inner), lost: Cell::new(false) });
-    INSTANCES.with(|map| {
-        let mut map = map.borrow_mut();
-        map.retain(|_, weak| weak.strong_count() > 0);
-        map.insert(key, Rc::downgrade(&instance));
-    });
-    Ok(instance)
-}
-
-/// Runs `f` on the instance; a failure marks it lost (a trap may leave the guest
-/// half-updated) so that new states get a fresh instance. Guest messages are emitted after.
-fn with_instance<R>(
-    instance: &SharedInstance,
-    function: &str,
-    f: impl FnOnce(&mut AggregateInstance) -> Result<R, PlWasmError>,
-) -> R {
-    if instance.lost.get() {
-        raise(&PlWasmError::StateLost, function);
-    }
-    interrupt::ensure_ticking(&backend::engine().engine).or_raise(function);
-    let (outcome, logs) = {
-        let Ok(mut inner) = instance.inner.try_borrow_mut() else { raise(&PlWasmError::Reentered, function) };
-        let outcome = f(&mut inner);
-        (outcome, inner.take_logs())
-    };
-    emit_guest_logs(&logs, function);
-    match outcome {
-        Ok(value) => value,
-        Err(err) => {
-            instance.lost.set(true);
-            INSTANCES.with(|map| {
-                if let Ok(mut map) = map.try_borrow_mut() {
-                    map.remove(&instance.key);
-                }
-            });
-            raise(&err, function)
-        }
-    }
-}
-
-/// A new state in `context`, freed (in the guest too) when `context` is reset or deleted.
-fn new_state(instance: Rc<SharedInstance>, context: pg_sys::MemoryContext, function: &str) -> *mut StateCell {
-    let handle = with_instance(&instance, function, |inner| inner.new_state(gucs::call_limits()));
-    adopt_state(instance, handle, context)
-}
-
-fn adopt_state(instance: Rc<SharedInstance>, handle: u32, context: pg_sys::MemoryContext) -> *mut StateCell {
-    // SAFETY: the cell is allocated in `context` and initialised before anything reads it; the
-    // callback record inside it lives exactly as long as the context whose reset runs it,
-    // which drops the cell's Rc exactly once.
-    unsafe {
-        let cell = pg_sys::MemoryContextAlloc(context, std::mem::size_of::<StateCell>()) as *mut StateCell;
-        cell.write(StateCell {
-            magic: STATE_MAGIC,
-            handle,
-            instance: ManuallyDrop::new(instance),
-            callback: pg_sys::MemoryContextCallback {
-                func: Some(release_state),
-                arg: cell.cast(),
-                next: std::ptr::null_mut(),
-            },
-        });
-        pg_sys::MemoryContextRegisterResetCallback(context, &mut (*cell).callback);
-        cell
-    }
-}
-
-unsafe extern "C-unwind" fn release_state(arg: *mut std::ffi::c_void) {
-    // SAFETY: arg is the StateCell this callback was registered with; its context is being
-    // reset, so nothing uses the cell after this. Only Rust values are touched: no
-    // PostgreSQL call, no wasm call, nothing that can raise.
-    unsafe {
-        let cell = &mut *(arg as *mut StateCell);
-        cell.magic = 0;
-        if let Ok(mut inner) = cell.instance.inner.try_borrow_mut() {
-            inner.release(cell.handle);
-        }
-        ManuallyDrop::drop(&mut cell.instance);
-    }
-}
-
-/// The state cell in `datum`, checked to belong to `entry`'s aggregate.
-///
-/// # Safety
-/// `datum` must be an `internal` argument PostgreSQL's aggregate machinery passed.
-unsafe fn checked_state<'a>(entry: &FunctionEntry, datum: Datum) -> &'a StateCell {
-    let cell = datum.cast_mut_ptr::<StateCell>();
-    // SAFETY: internal states of aggregates only pair plwasm's support functions (see
-    // plwasm.create_aggregate); the magic check refuses anything else that reaches here.
-    let cell = unsafe { &*cell };
-    let ours = cell.magic == STATE_MAGIC && cell.instance.serves(entry);
-    if !ours {
-        raise(&PlWasmError::ForeignState, &entry.name);
-    }
-    cell
-}
+use crate::error::{raise, OrRaise};
+use crate::state::{in_memory_rw, new_state, state_arg, ExpandedState, StateArg};
+use crate::{gucs, marshal};
 
 /// `AggCheckCallContext`: the aggregate's memory context, or an error outside aggregates.
 unsafe fn aggregate_context(fcinfo: FunctionCallInfo, function: &str) -> pg_sys::MemoryContext {
@@ -248,18 +82,18 @@ pub unsafe fn fast_accumulate(path: &RowPath, fcinfo: FunctionCallInfo) -> Optio
     {
         return None;
     }
-    // SAFETY: a non-null internal state in an aggregate call; it is only trusted once its
-    // magic is ours and its instance is the one this call site has already checked.
-    let cell = unsafe { &*state.value.cast_mut_ptr::<StateCell>() };
-    if cell.magic != STATE_MAGIC || Rc::as_ptr(&cell.instance) != path.instance.as_ptr() {
+    // SAFETY: a non-null plwasm.state in an aggregate call; it is only trusted once it is one
+    // of our state objects and its instance is the one this call site has already checked.
+    let state_object = unsafe { in_memory_rw(state.value) }?;
+    if Rc::as_ptr(&state_object.instance) != path.instance.as_ptr() {
         return None;
     }
-    let shared: &SharedInstance = &cell.instance;
-    if shared.lost.get() {
+    let shared: &SharedInstance = &state_object.instance;
+    if shared.is_lost() {
         return None;
     }
-    let mut inner = shared.inner.try_borrow_mut().ok()?;
-    let queued = inner.try_queue_fixed(path.step, cell.handle, &path.plan, |i| {
+    let mut inner = shared.try_inner()?;
+    let queued = inner.try_queue_fixed(path.step, state_object.handle, &path.plan, |i| {
         let value = &values[i];
         (value.value.value() as u64, value.isnull)
     });
@@ -270,6 +104,84 @@ pub unsafe fn fast_accumulate(path: &RowPath, fcinfo: FunctionCallInfo) -> Optio
 enum RowValue<'a> {
     Word(u64),
     Bytes(&'a [u8]),
+}
+
+/// A state argument resolved to a handle on the entry's aggregate instance.
+struct Resolved {
+    instance: Rc<SharedInstance>,
+    handle: u32,
+    /// The argument's own state object, when it was one; `None` when the handle was made for
+    /// this call (from a flat state, or for a NULL one) and is the caller's to keep or release.
+    object: Option<*mut ExpandedState>,
+}
+
+/// Resolves state argument `datum` (not NULL) of `entry`'s function: one of this instance's
+/// state objects as it is, a flat state of the same module and aggregate deserialized into a
+/// new handle. Anything else is refused.
+///
+/// # Safety
+/// `datum` must be a non-null `plwasm.state` argument of the current call.
+unsafe fn resolve(entry: &FunctionEntry, datum: Datum) -> Resolved {
+    let name = entry.name.as_str();
+    // SAFETY: the caller's contract.
+    match unsafe { state_arg(datum, name) } {
+        StateArg::InMemory(object) => {
+            if !object.instance.serves(entry) {
+                raise(&PlWasmError::ForeignState, name);
+            }
+            if object.instance.is_lost() {
+                raise(&PlWasmError::StateLost, name);
+            }
+            Resolved { instance: Rc::clone(&object.instance), handle: object.handle, object: Some(object) }
+        }
+        StateArg::Flat(flat) => {
+            let prefix = entry.aggregate().map(|(prefix, _)| prefix).unwrap_or_default();
+            if flat.module_hash != entry.module_hash() || flat.prefix != prefix {
+                raise(
+                    &PlWasmError::StateOfAnotherAggregate {
+                        module: hex::encode(flat.module_hash),
+                        aggregate: flat.prefix.to_string(),
+                    },
+                    name,
+                );
+            }
+            let instance = instance_for(entry).or_raise(name);
+            let handle = with_instance(&instance, name, |inner| {
+                if !inner.can_serialize() {
+                    return Err(PlWasmError::StateNotSerializable);
+                }
+                inner.deserialize(flat.payload, gucs::call_limits())
+            });
+            Resolved { instance, handle, object: None }
+        }
+    }
+}
+
+impl Resolved {
+    /// The state as a transition value: its own object, or a new one in `context` that takes
+    /// over the handle made for this call.
+    ///
+    /// # Safety
+    /// `context` must be the aggregate's memory context.
+    unsafe fn into_transition_value(self, context: pg_sys::MemoryContext) -> (Datum, *const ExpandedState) {
+        match self.object {
+            // SAFETY: a live state object of this call's arguments.
+            Some(object) => unsafe { (Datum::from((*object).header_rw_pointer()), object) },
+            None => {
+                // SAFETY: the caller's contract.
+                let datum = unsafe { new_state(self.instance, self.handle, context) };
+                // SAFETY: new_state returned the read-write pointer of a live object.
+                (datum, unsafe { in_memory_rw(datum) }.map_or(std::ptr::null(), |s| s as *const ExpandedState))
+            }
+        }
+    }
+
+    /// Gives back a handle made for this call.
+    fn release_if_temporary(&self) {
+        if self.object.is_none() {
+            self.instance.release(self.handle);
+        }
+    }
 }
 
 /// Every call of a support function that the per-row path did not take. Runs under pgrx's
@@ -287,20 +199,23 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
     // SAFETY: fcinfo is valid; nargs matches the declared arguments.
     let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
     let limits = gucs::call_limits();
-    // SAFETY (for each checked_state below): the argument is an internal state passed by the
+    // SAFETY (for each resolve below): the argument is a non-null plwasm.state passed by the
     // aggregate machinery, as aggregate_context just confirmed.
     match role {
         SupportRole::Accumulate | SupportRole::Retract => {
             let step = if role == SupportRole::Accumulate { Step::Accumulate } else { Step::Retract };
-            let cell = if args[0].isnull {
-                new_state(instance_for(entry).or_raise(name), context, name)
+            let state = if args[0].isnull {
+                let instance = instance_for(entry).or_raise(name);
+                let handle = with_instance(&instance, name, |inner| inner.new_state(limits));
+                Resolved { instance, handle, object: None }
             } else {
-                // SAFETY: a non-null internal state passed by the aggregate machinery
-                // (aggregate_context confirmed the call comes from one); checked_state checks it.
-                (unsafe { checked_state(entry, args[0].value) } as *const StateCell).cast_mut()
+                // SAFETY: see above.
+                unsafe { resolve(entry, args[0].value) }
             };
-            // SAFETY: cell is a live StateCell (made above or checked).
-            let cell = unsafe { &*cell };
+            // SAFETY: context is the aggregate's.
+            let (datum, object) = unsafe { state.into_transition_value(context) };
+            // SAFETY: a live state object: the argument's, or the one just made.
+            let object = unsafe { &*object };
             let (types, values) = (&entry.signature.args[1..], &args[1..]);
             // Convert (and detoast) every value before the guest runs, so a bad value is refused
             // as such, not taken for a guest failure.
@@ -322,7 +237,8 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
                     })
                 })
                 .collect();
-            with_instance(&cell.instance, name, |inner| {
+            let handle = object.handle;
+            with_instance(&object.instance, name, |inner| {
                 if !inner.has_room(step) {
                     inner.flush(limits)?;
                 }
@@ -334,31 +250,29 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
                         Some(RowValue::Bytes(bytes)) => Some(inner.queue_bytes(bytes)?),
                     });
                 }
-                inner.queue_row(step, cell.handle, words.len(), |i| Ok(words[i]))
+                inner.queue_row(step, handle, words.len(), |i| Ok(words[i]))
             });
-            if row_path.as_ref().is_none_or(|path| path.instance.as_ptr() != Rc::as_ptr(&cell.instance)) {
-                *row_path = RowPath::new(entry, &cell.instance);
+            if row_path.as_ref().is_none_or(|path| path.instance.as_ptr() != Rc::as_ptr(&object.instance)) {
+                *row_path = RowPath::new(entry, &object.instance);
             }
-            Datum::from(cell as *const StateCell)
+            datum
         }
         SupportRole::Finalize => {
             let ret = entry.signature.ret;
             // SAFETY: the closure runs after wasm returned; it copies the result out.
             let finish = |value: Value<'_>| unsafe { marshal::result(ret, value) };
-            let result = if args[0].isnull {
+            let state = if args[0].isnull {
                 // No rows: the guest says what an empty aggregate is.
                 let instance = instance_for(entry).or_raise(name);
-                with_instance(&instance, name, |inner| {
-                    let handle = inner.new_state(limits)?;
-                    let result = inner.finalize(handle, ret, limits, finish);
-                    inner.release(handle);
-                    result
-                })
+                let handle = with_instance(&instance, name, |inner| inner.new_state(limits));
+                Resolved { instance, handle, object: None }
             } else {
-                // SAFETY: as for the transition: a non-null state from the aggregate machinery.
-                let cell = unsafe { checked_state(entry, args[0].value) };
-                with_instance(&cell.instance, name, |inner| inner.finalize(cell.handle, ret, limits, finish))
+                // SAFETY: see above.
+                unsafe { resolve(entry, args[0].value) }
             };
+            let result =
+                with_instance(&state.instance, name, |inner| inner.finalize(state.handle, ret, limits, finish));
+            state.release_if_temporary();
             match result.or_raise(name) {
                 Some(datum) => datum,
                 None => {
@@ -375,47 +289,24 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
                 unsafe { (*fcinfo).isnull = first.isnull };
                 return first.value;
             }
-            // SAFETY: a non-null state from the aggregate machinery, checked by checked_state.
-            let from = unsafe { checked_state(entry, second.value) };
+            // SAFETY: see above.
+            let from = unsafe { resolve(entry, second.value) };
             let into = if first.isnull {
                 // A new state in the aggregate's context: PostgreSQL must not get the second
-                // state back.
-                let cell = new_state(Rc::clone(&from.instance), context, name);
-                // SAFETY: new_state returned a live, initialised StateCell in `context`.
-                unsafe { &*cell }
+                // state back (it may free it).
+                let handle = with_instance(&from.instance, name, |inner| inner.new_state(limits));
+                Resolved { instance: Rc::clone(&from.instance), handle, object: None }
             } else {
-                // SAFETY: a non-null state from the aggregate machinery, checked by checked_state.
-                unsafe { checked_state(entry, first.value) }
+                // SAFETY: see above.
+                unsafe { resolve(entry, first.value) }
             };
             if !Rc::ptr_eq(&into.instance, &from.instance) {
                 raise(&PlWasmError::StateLost, name);
             }
             with_instance(&into.instance, name, |inner| inner.merge(into.handle, from.handle, limits));
-            Datum::from(into as *const StateCell)
-        }
-        SupportRole::Serialize => {
-            // SAFETY: a state from the aggregate machinery (serialize is STRICT), checked.
-            let cell = unsafe { checked_state(entry, args[0].value) };
-            let bytes = with_instance(&cell.instance, name, |inner| {
-                // SAFETY: the closure runs after wasm returned; it copies the bytes out.
-                inner.serialize(cell.handle, limits, |bytes| unsafe {
-                    marshal::result(SqlType::Bytea, Value::Bytes(bytes))
-                })
-            });
-            match bytes.or_raise(name) {
-                Some(datum) => datum,
-                None => raise(&PlWasmError::Internal { message: "no serialized state".into() }, name),
-            }
-        }
-        SupportRole::Deserialize => {
-            // SAFETY: argument 1 is a bytea Datum (the function is STRICT, so not NULL).
-            let bytes = unsafe { marshal::argument(SqlType::Bytea, &args[0], 1) }.or_raise(name);
-            let Value::Bytes(bytes) = bytes else { raise(&PlWasmError::Internal { message: "no bytes".into() }, name) };
-            let instance = instance_for(entry).or_raise(name);
-            let handle = with_instance(&instance, name, |inner| inner.deserialize(bytes, limits));
-            // SAFETY: reads the current memory context, where deserialized states belong.
-            let current = unsafe { pg_sys::CurrentMemoryContext };
-            Datum::from(adopt_state(instance, handle, current))
+            from.release_if_temporary();
+            // SAFETY: context is the aggregate's.
+            unsafe { into.into_transition_value(context) }.0
         }
     }
 }

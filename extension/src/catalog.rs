@@ -12,13 +12,8 @@ use plwasm_core::validate::{RoutineKind, RoutineShape};
 pub struct ProcInfo {
     pub oid: Oid,
     pub name: String,
-    /// Owner, schema and language, for checks made on the owner's behalf.
+    /// The owner, whose USAGE of a stored module the function runs on.
     pub owner: Oid,
-    pub namespace: Oid,
-    pub language: Oid,
-    pub parallel_safe: bool,
-    /// The argument type oids, as declared.
-    pub arg_types: Vec<Oid>,
     pub source: String,
     pub shape: RoutineShape,
     /// The SQL types, or the first one plwasm cannot pass.
@@ -94,21 +89,7 @@ pub fn read_proc(oid: Oid) -> ProcInfo {
         let hash = pg_sys::GetSysCacheHashValue(cache_id, oid.into_datum().unwrap(), 0.into(), 0.into(), 0.into());
         pg_sys::ReleaseSysCache(tuple);
 
-        ProcInfo {
-            oid,
-            name,
-            owner: form.proowner,
-            namespace: form.pronamespace,
-            language: form.prolang,
-            parallel_safe: form.proparallel as u8 == b's',
-            arg_types: arg_oids,
-            source,
-            shape,
-            signature,
-            xmin,
-            tid,
-            hash,
-        }
+        ProcInfo { oid, name, owner: form.proowner, source, shape, signature, xmin, tid, hash }
     }
 }
 
@@ -120,7 +101,7 @@ pub fn read_proc(oid: Oid) -> ProcInfo {
 unsafe fn set_columns(tuple: pg_sys::HeapTuple, ret_oid: Oid) -> Result<Vec<SqlType>, PlWasmError> {
     if ret_oid != pg_sys::RECORDOID {
         return match sql_type(ret_oid) {
-            Some(SqlType::Void | SqlType::Internal) | None => {
+            Some(SqlType::Void | SqlType::Internal | SqlType::State) | None => {
                 Err(PlWasmError::UnsupportedType { position: "The result".into(), type_name: type_name(ret_oid) })
             }
             Some(ty) => Ok(vec![ty]),
@@ -136,7 +117,7 @@ unsafe fn set_columns(tuple: pg_sys::HeapTuple, ret_oid: Oid) -> Result<Vec<SqlT
     let desc = unsafe { pgrx::PgTupleDesc::from_pg_unchecked(desc) };
     desc.iter()
         .map(|attr| match sql_type(attr.atttypid) {
-            Some(SqlType::Void | SqlType::Internal) | None => Err(PlWasmError::UnsupportedType {
+            Some(SqlType::Void | SqlType::Internal | SqlType::State) | None => Err(PlWasmError::UnsupportedType {
                 position: format!("Result column \"{}\"", name_text(&attr.attname)),
                 type_name: type_name(attr.atttypid),
             }),
@@ -182,12 +163,36 @@ fn resolve_signature(
 }
 
 fn sql_type(oid: Oid) -> Option<SqlType> {
-    SqlType::from_oid(oid.to_u32())
+    SqlType::from_oid(oid.to_u32()).or_else(|| (oid == state_type()).then_some(SqlType::State))
 }
 
 /// The type oid of `ty`.
 pub fn type_oid(ty: SqlType) -> Oid {
-    Oid::from(ty.oid())
+    match ty {
+        SqlType::State => state_type(),
+        other => Oid::from(other.oid()),
+    }
+}
+
+/// The oid of `plwasm.state` (created by the extension in its own schema, which the control
+/// file fixes as `plwasm` and only the extension owner can replace), or InvalidOid.
+pub fn state_type() -> Oid {
+    // SAFETY: plain catalog lookups by name in a fixed schema; both report "not found" as
+    // InvalidOid (missing_ok), and the name Datum points at a static C string.
+    unsafe {
+        let schema = pg_sys::get_namespace_oid(c"plwasm".as_ptr(), true);
+        if schema == pg_sys::InvalidOid {
+            return pg_sys::InvalidOid;
+        }
+        pg_sys::GetSysCacheOid(
+            pg_sys::SysCacheIdentifier::TYPENAMENSP as i32,
+            pg_sys::Anum_pg_type_oid as pg_sys::AttrNumber,
+            pg_sys::Datum::from(c"state".as_ptr()),
+            pg_sys::Datum::from(schema),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+        )
+    }
 }
 
 // The contract's type table records PostgreSQL's fixed catalog OIDs; check them against the
@@ -195,6 +200,7 @@ pub fn type_oid(ty: SqlType) -> Oid {
 const _: () = {
     let checks = [
         (SqlType::Internal, pg_sys::INTERNALOID),
+        (SqlType::State, pg_sys::InvalidOid),
         (SqlType::Bool, pg_sys::BOOLOID),
         (SqlType::Int2, pg_sys::INT2OID),
         (SqlType::Int4, pg_sys::INT4OID),

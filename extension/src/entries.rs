@@ -46,7 +46,7 @@ pub enum FunctionKind {
     Frame,
     /// ABI 1, `RETURNS SETOF` / `RETURNS TABLE`: rows of these columns.
     SetReturning(Vec<SqlType>),
-    /// A support function of a wasm aggregate (takes or returns `internal`): the aggregate's
+    /// A support function of a wasm aggregate (takes or returns `plwasm.state`): the aggregate's
     /// export prefix and this function's role.
     AggregateSupport { prefix: String, role: SupportRole },
 }
@@ -55,8 +55,8 @@ impl FunctionKind {
     /// The kind of a function with `signature` whose module targets `abi` and which calls
     /// `export` (the validator has checked that they fit together).
     fn of(signature: &SqlSignature, abi: u32, export: &str) -> FunctionKind {
-        let uses_internal = signature.ret == SqlType::Internal || signature.args.contains(&SqlType::Internal);
-        if let Some((prefix, role)) = SupportRole::of_export(export).filter(|_| uses_internal) {
+        let uses_state = signature.ret == SqlType::State || signature.args.contains(&SqlType::State);
+        if let Some((prefix, role)) = SupportRole::of_export(export).filter(|_| uses_state) {
             return FunctionKind::AggregateSupport { prefix: prefix.to_string(), role };
         }
         match (&signature.set_of, abi) {

@@ -25,6 +25,7 @@
 // Every unsafe block says why it is sound; every unsafe fn says what its caller must ensure.
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+mod agg_instances;
 mod aggregate;
 mod backend;
 mod catalog;
@@ -44,6 +45,7 @@ mod marshal;
 mod modules;
 mod pinned;
 mod srf;
+mod state;
 mod store;
 mod validator;
 

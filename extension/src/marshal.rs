@@ -60,7 +60,7 @@ pub unsafe fn argument<'a>(ty: SqlType, arg: &NullableDatum, position: usize) ->
 ///
 /// # Safety
 /// `datum` must point to a varlena valid for the current call.
-unsafe fn varlena_bytes<'a>(datum: Datum) -> &'a [u8] {
+pub(crate) unsafe fn varlena_bytes<'a>(datum: Datum) -> &'a [u8] {
     // SAFETY: caller's contract; the detoasted copy (if any) lives in the current context.
     unsafe {
         let value = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());

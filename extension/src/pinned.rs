@@ -92,16 +92,3 @@ pub fn has_privs_of_role(member: Oid, role: Oid) -> bool {
     // SAFETY: has_privs_of_role reads role membership through the syscache.
     unsafe { pg_sys::has_privs_of_role(member, role) }
 }
-
-/// A role's name, or its oid in brackets if it no longer exists.
-pub fn role_name(role: Oid) -> String {
-    // SAFETY: GetUserNameFromId with noerr returns NULL or a palloc'd C string, copied here.
-    unsafe {
-        let name = pg_sys::GetUserNameFromId(role, true);
-        if name.is_null() {
-            format!("(dropped role {})", role.to_u32())
-        } else {
-            std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
-        }
-    }
-}

@@ -126,26 +126,25 @@ BEGIN
   EXECUTE format('CREATE FUNCTION %I%s LANGUAGE wasm PARALLEL SAFE AS %L',
                  name, signature, E'@export ' || export || E'\n' || (SELECT src FROM agg_src));
 END $f$;
-SELECT support('wsum_acc', '(internal, float8) RETURNS internal', 'wsum.accumulate'),
-       support('wsum_ret', '(internal, float8) RETURNS internal', 'wsum.retract'),
-       support('wsum_fin', '(internal) RETURNS float8', 'wsum.finalize'),
-       support('wsum_merge', '(internal, internal) RETURNS internal', 'wsum.merge'),
-       support('wsum_ser', '(internal) RETURNS bytea STRICT', 'wsum.serialize'),
-       support('wsum_deser', '(bytea, internal) RETURNS internal STRICT', 'wsum.deserialize'),
-       support('wfirst_acc', '(internal, float8) RETURNS internal', 'wfirst.accumulate'),
-       support('wfirst_fin', '(internal) RETURNS float8', 'wfirst.finalize'),
-       support('wtrap_acc', '(internal, float8) RETURNS internal', 'wtrap.accumulate'),
-       support('wtrap_fin', '(internal) RETURNS float8', 'wtrap.finalize'),
-       support('wbig_acc', '(internal, float8) RETURNS internal', 'wbig.accumulate'),
-       support('wbig_fin', '(internal) RETURNS float8', 'wbig.finalize');
-SELECT plwasm.create_aggregate('wsum', 'wsum_acc(internal, float8)', 'wsum_fin(internal)',
-                               merge => 'wsum_merge(internal, internal)', serialize => 'wsum_ser(internal)',
-                               deserialize => 'wsum_deser(bytea, internal)', retract => 'wsum_ret(internal, float8)');
-SELECT plwasm.create_aggregate('wfirst', 'wfirst_acc(internal, float8)', 'wfirst_fin(internal)');
-SELECT plwasm.create_aggregate('wtrap', 'wtrap_acc(internal, float8)', 'wtrap_fin(internal)');
-SELECT plwasm.create_aggregate('agg.wbig', 'wbig_acc(internal, float8)', 'wbig_fin(internal)');
+SELECT support('wsum_acc', '(plwasm.state, float8) RETURNS plwasm.state', 'wsum.accumulate'),
+       support('wsum_ret', '(plwasm.state, float8) RETURNS plwasm.state', 'wsum.retract'),
+       support('wsum_fin', '(plwasm.state) RETURNS float8', 'wsum.finalize'),
+       support('wsum_merge', '(plwasm.state, plwasm.state) RETURNS plwasm.state', 'wsum.merge'),
+       support('wfirst_acc', '(plwasm.state, float8) RETURNS plwasm.state', 'wfirst.accumulate'),
+       support('wfirst_fin', '(plwasm.state) RETURNS float8', 'wfirst.finalize'),
+       support('wtrap_acc', '(plwasm.state, float8) RETURNS plwasm.state', 'wtrap.accumulate'),
+       support('wtrap_fin', '(plwasm.state) RETURNS float8', 'wtrap.finalize'),
+       support('wbig_acc', '(plwasm.state, float8) RETURNS plwasm.state', 'wbig.accumulate'),
+       support('wbig_fin', '(plwasm.state) RETURNS float8', 'wbig.finalize');
+-- Plain CREATE AGGREGATE: the state type is plwasm.state, so no superuser is needed.
+CREATE AGGREGATE wsum(float8) (SFUNC = wsum_acc, STYPE = plwasm.state, FINALFUNC = wsum_fin,
+    COMBINEFUNC = wsum_merge, MSFUNC = wsum_acc, MINVFUNC = wsum_ret, MSTYPE = plwasm.state,
+    MFINALFUNC = wsum_fin, PARALLEL = SAFE);
+CREATE AGGREGATE wfirst(float8) (SFUNC = wfirst_acc, STYPE = plwasm.state, FINALFUNC = wfirst_fin, PARALLEL = SAFE);
+CREATE AGGREGATE wtrap(float8) (SFUNC = wtrap_acc, STYPE = plwasm.state, FINALFUNC = wtrap_fin, PARALLEL = SAFE);
+CREATE AGGREGATE agg.wbig(float8) (SFUNC = wbig_acc, STYPE = plwasm.state, FINALFUNC = wbig_fin, PARALLEL = SAFE);
 SELECT aggfnoid, aggtransfn, aggfinalfn, aggcombinefn, aggserialfn, aggdeserialfn, aggmtransfn, aggminvtransfn,
-       aggtranstype::regtype, aggmtranstype::regtype, proparallel
+       aggtranstype::regtype, aggmtranstype::regtype, aggfinalmodify, proparallel
   FROM pg_aggregate JOIN pg_proc ON pg_proc.oid = aggfnoid WHERE aggfnoid = 'wsum'::regproc;
 
 -- Results equal the built-in sum, over more rows than one batch.
@@ -217,28 +216,47 @@ SELECT count(w) FROM (SELECT x, wbig(x) AS w FROM generate_series(1, 100) x GROU
 RESET plwasm.max_memory;
 SELECT count(w) FROM (SELECT x, wbig(x) AS w FROM generate_series(1, 100) x GROUP BY 1) q;
 
--- internal values cannot be made in SQL, so support functions are reached only through
--- aggregates; an aggregate pairing support functions of different aggregates (only a
--- superuser can create one by hand) is refused when it runs.
-SELECT wsum_fin(NULL::internal);
-CREATE AGGREGATE mixed(float8) (SFUNC = wsum_acc, STYPE = internal, FINALFUNC = wfirst_fin);
+-- Support functions run only inside aggregates.
+SELECT wsum_fin(NULL::plwasm.state);
+-- An aggregate pairing support functions of different aggregates (any role can create one
+-- now) is refused when it runs: a state is read only by the aggregate that made it.
+CREATE AGGREGATE mixed(float8) (SFUNC = wsum_acc, STYPE = plwasm.state, FINALFUNC = wfirst_fin);
 SELECT mixed(x) FROM generate_series(1, 3) x;
 DROP AGGREGATE mixed(float8);
 
--- plwasm.create_aggregate pairs only support functions of one aggregate, each in its place.
-SELECT plwasm.create_aggregate('bad', 'wsum_fin(internal)', 'wsum_fin(internal)');
-SELECT plwasm.create_aggregate('bad', 'wsum_acc(internal, float8)', 'wfirst_fin(internal)');
-SELECT plwasm.create_aggregate('bad', 'array_agg_transfn(internal, anynonarray)', 'wsum_fin(internal)');
-SELECT plwasm.create_aggregate('bad', 'wsum_acc(internal, float8)', 'wsum_fin(internal)', merge => 'wsum_merge(internal, internal)');
 -- Support function signatures are checked at CREATE FUNCTION.
 \set SHOW_CONTEXT never
-SELECT support('bad_acc', '(internal, float8) RETURNS internal STRICT', 'wsum.accumulate');
-SELECT support('bad_acc', '(internal, float8[]) RETURNS internal', 'wsum.accumulate');
-SELECT support('bad_acc', '(internal, float8) RETURNS internal', 'wsum.nothing');
-SELECT support('bad_acc', '(internal, float8) RETURNS internal', 'wfirst.retract');
+SELECT support('bad_acc', '(plwasm.state, float8) RETURNS plwasm.state STRICT', 'wsum.accumulate');
+SELECT support('bad_acc', '(plwasm.state, float8[]) RETURNS plwasm.state', 'wsum.accumulate');
+SELECT support('bad_acc', '(plwasm.state, float8) RETURNS plwasm.state', 'wsum.nothing');
+SELECT support('bad_acc', '(plwasm.state, float8) RETURNS plwasm.state', 'wfirst.retract');
+SELECT support('bad_acc', '(plwasm.state) RETURNS plwasm.state', 'wsum.serialize');
+-- plwasm 0.1's internal-state support functions are refused with a way out.
+SELECT support('old_acc', '(internal, float8) RETURNS internal', 'wsum.accumulate');
 \set SHOW_CONTEXT errors
 
--- A role without superuser makes its own wasm aggregate through the helper, and owns it.
+-- Flat states: what PostgreSQL stores and sends. Text input checks the header; a state of
+-- another module or aggregate is refused before any guest sees it; the guest bytes are the
+-- guest's to check.
+SELECT 'nonsense'::plwasm.state;
+SELECT '\x505753'::plwasm.state;
+SELECT '\x5057530200000000000000000000000000000000000000000000000000000000000000000177'::plwasm.state;
+CREATE AGGREGATE wsum_from(float8) (SFUNC = wsum_acc, STYPE = plwasm.state, FINALFUNC = wsum_fin,
+    INITCOND = '\x505753010000000000000000000000000000000000000000000000000000000000000000047773756d');
+SELECT wsum_from(x) FROM generate_series(1, 3) x;
+DROP AGGREGATE wsum_from(float8);
+-- An aggregate without a final function returns its state: flattened (the guest's
+-- serialize), printed, read back and deserialized as another aggregate's initial state.
+CREATE AGGREGATE wsum_state(float8) (SFUNC = wsum_acc, STYPE = plwasm.state);
+SELECT wsum_state(x) AS flat FROM generate_series(1, 4) x \gset
+SELECT length(:'flat') AS text_length, substr(:'flat', 1, 10) AS header;
+SELECT format('CREATE AGGREGATE wsum_more(float8) (SFUNC = wsum_acc, STYPE = plwasm.state, FINALFUNC = wsum_fin, INITCOND = %L)', :'flat') \gexec
+SELECT wsum_more(x) AS "10 + 5 + 6" FROM generate_series(5, 6) x;
+SELECT plwasm.state_send(:'flat'::plwasm.state) = decode(substr(:'flat', 3), 'hex') AS binary_is_the_flat_form;
+DROP AGGREGATE wsum_more(float8);
+DROP AGGREGATE wsum_state(float8);
+
+-- A role without superuser makes its own wasm aggregate with plain CREATE AGGREGATE, and owns it.
 CREATE ROLE regress_agg_user;
 CREATE ROLE regress_agg_other;
 CREATE SCHEMA agg_user AUTHORIZATION regress_agg_user;
@@ -246,16 +264,15 @@ GRANT USAGE ON SCHEMA agg TO regress_agg_user, regress_agg_other;
 GRANT SELECT ON agg_src TO regress_agg_user;
 SET ROLE regress_agg_user;
 SET search_path = agg_user, agg;
-SELECT support('my_acc', '(internal, float8) RETURNS internal', 'wsum.accumulate'),
-       support('my_fin', '(internal) RETURNS float8', 'wsum.finalize');
-CREATE AGGREGATE direct(float8) (SFUNC = my_acc, STYPE = internal, FINALFUNC = my_fin);
-SELECT plwasm.create_aggregate('my_sum', 'my_acc(internal, float8)', 'my_fin(internal)');
+SELECT support('my_acc', '(plwasm.state, float8) RETURNS plwasm.state', 'wsum.accumulate'),
+       support('my_fin', '(plwasm.state) RETURNS float8', 'wsum.finalize');
+CREATE AGGREGATE my_sum(float8) (SFUNC = my_acc, STYPE = plwasm.state, FINALFUNC = my_fin);
 SELECT my_sum(x) FROM generate_series(1, 10) x;
 SELECT proowner::regrole FROM pg_proc WHERE oid = 'agg_user.my_sum'::regproc;
--- Another role cannot build on functions it does not own, nor create in a schema it may not.
+-- Another role cannot replace it, nor create in a schema it may not: PostgreSQL's own checks.
 SET ROLE regress_agg_other;
-SELECT plwasm.create_aggregate('agg_user.theirs', 'agg_user.my_acc(internal, float8)', 'agg_user.my_fin(internal)');
-SELECT plwasm.create_aggregate('agg_user.theirs', 'agg.wsum_acc(internal, float8)', 'agg.wsum_fin(internal)');
+CREATE OR REPLACE AGGREGATE agg_user.my_sum(float8) (SFUNC = agg.wsum_acc, STYPE = plwasm.state, FINALFUNC = agg.wsum_fin);
+CREATE AGGREGATE agg_user.theirs(float8) (SFUNC = agg.wsum_acc, STYPE = plwasm.state, FINALFUNC = agg.wsum_fin);
 RESET ROLE;
 SET search_path = agg, public;
 DROP SCHEMA agg_user CASCADE;

@@ -124,8 +124,9 @@ SELECT name, owner::text ~ '^[0-9]+$' AS owned_by_dropped_role FROM plwasm.modul
 SELECT plwasm.drop_module('ghost_mod');
 DROP ROLE regress_sec_ghost;
 
--- 6. Aggregates: create_aggregate runs its DDL as a superuser, so it must not replace or take
---    over another role's aggregate, and must wire exactly the support functions it checked.
+-- 6. Aggregates: their state is plwasm.state, so a role makes wasm aggregates with plain
+--    CREATE AGGREGATE and PostgreSQL's own checks apply; no DDL runs as another role. What a
+--    role can do with the type must not reach another role's aggregate or the host.
 CREATE TABLE regress_sec_agg (src text);
 INSERT INTO regress_sec_agg VALUES ($$
 (module
@@ -160,52 +161,36 @@ CREATE FUNCTION regress_shared.victim_step(int8, float8) RETURNS int8 LANGUAGE s
 CREATE AGGREGATE regress_shared.total(float8) (SFUNC = regress_shared.victim_step, STYPE = int8, INITCOND = '0');
 RESET ROLE;
 SET ROLE regress_sec_attacker;
-SELECT format('CREATE FUNCTION regress_shared.wacc(internal, float8) RETURNS internal LANGUAGE wasm AS %L',
+SELECT format('CREATE FUNCTION regress_shared.wacc(plwasm.state, float8) RETURNS plwasm.state LANGUAGE wasm AS %L',
               '@export cnt.accumulate' || chr(10) || src) FROM regress_sec_agg \gexec
-SELECT format('CREATE FUNCTION regress_shared.wfin(internal) RETURNS int8 LANGUAGE wasm AS %L',
+SELECT format('CREATE FUNCTION regress_shared.wfin(plwasm.state) RETURNS int8 LANGUAGE wasm AS %L',
               '@export cnt.finalize' || chr(10) || src) FROM regress_sec_agg \gexec
-SELECT format('CREATE FUNCTION regress_shared.tacc(internal, bytea) RETURNS internal LANGUAGE wasm AS %L',
-              '@export cnt.accumulate' || chr(10) || src) FROM regress_sec_agg \gexec
-SET search_path = regress_evil, pg_catalog;
--- Not silently replaced, and not taken over when asked to replace.
-SELECT plwasm.create_aggregate('regress_shared.total', 'regress_shared.wacc(internal, float8)',
-                               'regress_shared.wfin(internal)');
+-- Not replaced: PostgreSQL's ownership check.
+CREATE OR REPLACE AGGREGATE regress_shared.total(float8)
+    (SFUNC = regress_shared.wacc, STYPE = plwasm.state, FINALFUNC = regress_shared.wfin);
 \echo :LAST_ERROR_SQLSTATE
-SELECT plwasm.create_aggregate('regress_shared.total', 'regress_shared.wacc(internal, float8)',
-                               'regress_shared.wfin(internal)', replace => true);
-\echo :LAST_ERROR_SQLSTATE
-RESET search_path;
 RESET ROLE;
 SELECT p.proowner::regrole, a.aggtransfn, a.aggtranstype::regtype
   FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid WHERE a.aggfnoid = 'regress_shared.total'::regproc;
--- Type aliases: a domain named bytea over text, and (as if an extension had put it there) an
--- internal-taking C function of the same name as the attacker's accumulate function, which
--- accepts any type. Names resolved through the attacker's search_path would make the
--- aggregate take the domain, and PostgreSQL would then pick the C function as its transition
--- function, to run on plwasm's states.
-CREATE FUNCTION regress_shared.tacc(internal, anynonarray) RETURNS internal LANGUAGE internal AS 'array_agg_transfn';
+-- A wasm aggregate of the attacker's own, made and run without superuser.
 SET ROLE regress_sec_attacker;
-CREATE DOMAIN regress_evil.bytea AS text;
-SET search_path = regress_evil, regress_shared, pg_catalog;
-SELECT plwasm.create_aggregate('regress_shared.tcount', 'regress_shared.tacc(internal, pg_catalog.bytea)',
-                               'regress_shared.wfin(internal)');
-RESET search_path;
-SELECT regress_shared.tcount(x::text::bytea) FROM generate_series(1, 1000) AS x;
-RESET ROLE;
-SELECT p.proowner::regrole, a.aggtransfn::oid = 'regress_shared.tacc(internal, bytea)'::regprocedure::oid AS checked_transfn,
-       a.aggfinalfn::oid = 'regress_shared.wfin(internal)'::regprocedure::oid AS checked_finalfn,
-       pg_get_function_identity_arguments(p.oid) AS args
-  FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid WHERE a.aggfnoid = 'regress_shared.tcount'::regproc;
--- A plain wasm aggregate of the attacker's own, for the replace case below.
-SET ROLE regress_sec_attacker;
-SELECT plwasm.create_aggregate('regress_shared.wcount', 'regress_shared.wacc(internal, float8)',
-                               'regress_shared.wfin(internal)');
+CREATE AGGREGATE regress_shared.wcount(float8)
+    (SFUNC = regress_shared.wacc, STYPE = plwasm.state, FINALFUNC = regress_shared.wfin);
 SELECT regress_shared.wcount(x::float8) FROM generate_series(1, 1000) AS x;
-RESET ROLE;
--- The owner may replace its own aggregate, when it asks to.
-SET ROLE regress_sec_attacker;
-SELECT plwasm.create_aggregate('regress_shared.wcount', 'regress_shared.wacc(internal, float8)',
-                               'regress_shared.wfin(internal)', replace => true);
+-- A C function taking internal (plwasm 0.1's attack: PostgreSQL would run it on plwasm's
+-- states) cannot be a transition function of a plwasm.state aggregate at all.
+CREATE AGGREGATE regress_shared.evil(float8)
+    (SFUNC = pg_catalog.array_agg_transfn, STYPE = plwasm.state, FINALFUNC = regress_shared.wfin);
+-- A SQL final function sees a wasm state only as its flat form, which needs the guest's
+-- serialize (this module has none): never an address, never the guest's memory.
+CREATE FUNCTION regress_shared.peek(plwasm.state) RETURNS text LANGUAGE sql AS 'SELECT $1::text';
+CREATE AGGREGATE regress_shared.peeking(float8)
+    (SFUNC = regress_shared.wacc, STYPE = plwasm.state, FINALFUNC = regress_shared.peek);
+SELECT regress_shared.peeking(x::float8) FROM generate_series(1, 3) AS x;
+-- A flat state that names another module's aggregate is refused before any guest sees it.
+CREATE AGGREGATE regress_shared.forged(float8) (SFUNC = regress_shared.wacc, STYPE = plwasm.state,
+    FINALFUNC = regress_shared.wfin, INITCOND = '\x50575301ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff03636e74');
+SELECT regress_shared.forged(x::float8) FROM generate_series(1, 3) AS x;
 RESET ROLE;
 SELECT * FROM regress_sec_status;
 

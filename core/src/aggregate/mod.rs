@@ -20,8 +20,10 @@
 //! [`SupportRole::check_signature`].
 //!
 //! - [`roles`]: which export a support function stands for, and the signatures each needs;
-//! - [`queue`]: the instance serving an aggregate's states, and its queue of rows.
+//! - [`queue`]: the instance serving an aggregate's states, and its queue of rows;
+//! - [`flat`]: a state's flat form (`plwasm.state` on disk and on the wire).
 
+pub mod flat;
 mod queue;
 mod roles;
 

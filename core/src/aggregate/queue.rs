@@ -270,6 +270,11 @@ impl AggregateInstance {
         self.sandbox.call_typed(merge, (into as i32, from as i32), limits)
     }
 
+    /// Whether the guest can turn states into bytes and back (`P.serialize`, `P.deserialize`).
+    pub fn can_serialize(&self) -> bool {
+        self.exports.serialize.is_some() && self.exports.deserialize.is_some()
+    }
+
     /// The state's bytes, handed to `finish` while still in guest memory.
     pub fn serialize<R>(&mut self, handle: u32, limits: CallLimits, finish: impl FnOnce(&[u8]) -> R) -> Result<R> {
         self.flush(limits)?;

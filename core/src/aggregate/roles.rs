@@ -8,26 +8,20 @@ use wasmtime::Module;
 use crate::error::{PlWasmError, Result};
 use crate::types::{Passing, SqlSignature, SqlType};
 
-/// Which part of an aggregate a support function is.
+/// Which part of an aggregate a support function is. (Serializing a state is not a support
+/// function: PostgreSQL flattens a `plwasm.state` when it must, and plwasm calls the guest's
+/// `serialize` and `deserialize` exports for it.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SupportRole {
     Accumulate,
     Retract,
     Finalize,
     Merge,
-    Serialize,
-    Deserialize,
 }
 
 impl SupportRole {
-    pub const ALL: [SupportRole; 6] = [
-        SupportRole::Accumulate,
-        SupportRole::Retract,
-        SupportRole::Finalize,
-        SupportRole::Merge,
-        SupportRole::Serialize,
-        SupportRole::Deserialize,
-    ];
+    pub const ALL: [SupportRole; 4] =
+        [SupportRole::Accumulate, SupportRole::Retract, SupportRole::Finalize, SupportRole::Merge];
 
     /// For the two roles that queue rows, which way the rows go.
     pub fn step(self) -> Option<Step> {
@@ -45,8 +39,6 @@ impl SupportRole {
             SupportRole::Retract => agg::RETRACT,
             SupportRole::Finalize => agg::FINALIZE,
             SupportRole::Merge => agg::MERGE,
-            SupportRole::Serialize => agg::SERIALIZE,
-            SupportRole::Deserialize => agg::DESERIALIZE,
         }
     }
 
@@ -58,22 +50,18 @@ impl SupportRole {
         (!prefix.is_empty()).then_some((prefix, role))
     }
 
-    /// The SQL signature PostgreSQL's `CREATE AGGREGATE` needs of this support function.
-    pub fn expected_sql(self, args: &str, result: &str) -> String {
-        match self {
-            SupportRole::Accumulate | SupportRole::Retract => format!("(internal{args}) RETURNS internal"),
-            SupportRole::Finalize => format!("(internal) RETURNS {result}"),
-            SupportRole::Merge => "(internal, internal) RETURNS internal".into(),
-            SupportRole::Serialize => "(internal) RETURNS bytea STRICT".into(),
-            SupportRole::Deserialize => "(bytea, internal) RETURNS internal STRICT".into(),
-        }
-    }
-
     /// Checks a support function's SQL signature for this role.
     pub fn check_signature(self, signature: &SqlSignature) -> Result<()> {
         let bad = |what: String| Err(PlWasmError::AggregateSupport { what });
         let args = &signature.args;
-        let internal_first = args.first() == Some(&SqlType::Internal);
+        if args.contains(&SqlType::Internal) || signature.ret == SqlType::Internal {
+            return bad(format!(
+                "Since plwasm 0.2 a wasm aggregate's state is plwasm.state, not internal. Re-create the {} \
+                 support function with plwasm.state (plwasm.create_functions(module, replace => true) does).",
+                self.suffix()
+            ));
+        }
+        let state_first = args.first() == Some(&SqlType::State);
         let rest = args.get(1..).unwrap_or_default();
         let described = || {
             let args: Vec<&str> = args.iter().map(|t| t.sql_name()).collect();
@@ -84,13 +72,13 @@ impl SupportRole {
                 if signature.strict { " STRICT" } else { "" }
             )
         };
-        let needs = |expected: String| {
+        let needs = |expected: &str| {
             bad(format!("The {} support function must be {expected}; this one is {}.", self.suffix(), described()))
         };
         match self {
             SupportRole::Accumulate | SupportRole::Retract => {
-                if !internal_first || signature.ret != SqlType::Internal || signature.strict || rest.is_empty() {
-                    return needs("(internal, argument types...) RETURNS internal, not STRICT".into());
+                if !state_first || signature.ret != SqlType::State || signature.strict || rest.is_empty() {
+                    return needs("(plwasm.state, argument types...) RETURNS plwasm.state, not STRICT");
                 }
                 if rest.len() > MAX_AGGREGATE_ARGS {
                     return bad(format!("A wasm aggregate takes at most {MAX_AGGREGATE_ARGS} arguments."));
@@ -104,29 +92,16 @@ impl SupportRole {
             }
             SupportRole::Finalize => {
                 let passable = !matches!(signature.ret.passing(), Passing::Nothing);
-                if args.as_slice() != [SqlType::Internal] || !passable || signature.strict {
-                    return needs("(internal) RETURNS a type wasm functions can return, not STRICT".into());
+                if args.as_slice() != [SqlType::State] || !passable || signature.strict {
+                    return needs("(plwasm.state) RETURNS a type wasm functions can return, not STRICT");
                 }
             }
             SupportRole::Merge => {
-                if args.as_slice() != [SqlType::Internal, SqlType::Internal]
-                    || signature.ret != SqlType::Internal
+                if args.as_slice() != [SqlType::State, SqlType::State]
+                    || signature.ret != SqlType::State
                     || signature.strict
                 {
-                    return needs("(internal, internal) RETURNS internal, not STRICT".into());
-                }
-            }
-            SupportRole::Serialize => {
-                if args.as_slice() != [SqlType::Internal] || signature.ret != SqlType::Bytea || !signature.strict {
-                    return needs("(internal) RETURNS bytea STRICT".into());
-                }
-            }
-            SupportRole::Deserialize => {
-                if args.as_slice() != [SqlType::Bytea, SqlType::Internal]
-                    || signature.ret != SqlType::Internal
-                    || !signature.strict
-                {
-                    return needs("(bytea, internal) RETURNS internal STRICT".into());
+                    return needs("(plwasm.state, plwasm.state) RETURNS plwasm.state, not STRICT");
                 }
             }
         }
@@ -200,21 +175,20 @@ mod tests {
 
     #[test]
     fn support_signatures_are_checked_per_role() {
-        use SqlType::*;
+        use SqlType::{Bytea, Float8, Float8Array, Int4, Internal, State, Text, TimestampTz};
         let ok = |role: SupportRole, s: SqlSignature| role.check_signature(&s).is_ok();
-        assert!(ok(SupportRole::Accumulate, sig(&[Internal, Float8, TimestampTz], Internal, false)));
-        assert!(!ok(SupportRole::Accumulate, sig(&[Internal, Float8], Internal, true)), "strict");
-        assert!(ok(SupportRole::Accumulate, sig(&[Internal, Bytea, Text], Internal, false)));
-        assert!(!ok(SupportRole::Accumulate, sig(&[Internal, Float8Array], Internal, false)), "arrays");
-        assert!(!ok(SupportRole::Accumulate, sig(&[Internal], Internal, false)), "no arguments");
-        assert!(ok(SupportRole::Finalize, sig(&[Internal], Float8Array, false)));
-        assert!(!ok(SupportRole::Finalize, sig(&[Internal], Internal, false)));
-        assert!(ok(SupportRole::Merge, sig(&[Internal, Internal], Internal, false)));
-        assert!(ok(SupportRole::Serialize, sig(&[Internal], Bytea, true)));
-        assert!(!ok(SupportRole::Serialize, sig(&[Internal], Bytea, false)));
-        assert!(ok(SupportRole::Deserialize, sig(&[Bytea, Internal], Internal, true)));
-        assert!(!ok(SupportRole::Deserialize, sig(&[Internal, Bytea], Internal, true)));
-        let too_many = [Internal].into_iter().chain([Int4; 33]).collect::<Vec<_>>();
-        assert!(!ok(SupportRole::Accumulate, sig(&too_many, Internal, false)));
+        assert!(ok(SupportRole::Accumulate, sig(&[State, Float8, TimestampTz], State, false)));
+        assert!(!ok(SupportRole::Accumulate, sig(&[State, Float8], State, true)), "strict");
+        assert!(ok(SupportRole::Accumulate, sig(&[State, Bytea, Text], State, false)));
+        assert!(!ok(SupportRole::Accumulate, sig(&[State, Float8Array], State, false)), "arrays");
+        assert!(!ok(SupportRole::Accumulate, sig(&[State], State, false)), "no arguments");
+        assert!(ok(SupportRole::Finalize, sig(&[State], Float8Array, false)));
+        assert!(!ok(SupportRole::Finalize, sig(&[State], State, false)));
+        assert!(ok(SupportRole::Merge, sig(&[State, State], State, false)));
+        assert!(!ok(SupportRole::Merge, sig(&[State, State], State, true)));
+        let too_many = [State].into_iter().chain([Int4; 33]).collect::<Vec<_>>();
+        assert!(!ok(SupportRole::Accumulate, sig(&too_many, State, false)));
+        let old = SupportRole::Accumulate.check_signature(&sig(&[Internal, Float8], Internal, false)).unwrap_err();
+        assert!(format!("{old:?}").contains("plwasm 0.2"), "{old:?}");
     }
 }
