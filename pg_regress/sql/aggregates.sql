@@ -250,7 +250,10 @@ DROP AGGREGATE wsum_from(float8);
 CREATE AGGREGATE wsum_state(float8) (SFUNC = wsum_acc, STYPE = plwasm.state);
 SELECT wsum_state(x) AS flat FROM generate_series(1, 4) x \gset
 SELECT length(:'flat') AS text_length, substr(:'flat', 1, 10) AS header;
+-- (not echoed: the statement holds the module's SHA-256)
+\set ECHO none
 SELECT format('CREATE AGGREGATE wsum_more(float8) (SFUNC = wsum_acc, STYPE = plwasm.state, FINALFUNC = wsum_fin, INITCOND = %L)', :'flat') \gexec
+\set ECHO all
 SELECT wsum_more(x) AS "10 + 5 + 6" FROM generate_series(5, 6) x;
 SELECT plwasm.state_send(:'flat'::plwasm.state) = decode(substr(:'flat', 3), 'hex') AS binary_is_the_flat_form;
 DROP AGGREGATE wsum_more(float8);

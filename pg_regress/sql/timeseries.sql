@@ -99,6 +99,18 @@ SELECT approx_percentile(percentile_agg(value), 1.5) FROM points_raw;
 SELECT count(*) FILTER (WHERE abs(a - b) > 1e-9) AS different
   FROM (SELECT running_mean(value) OVER w a, avg(value) OVER w b FROM points_raw WHERE device = 3
         WINDOW w AS (ORDER BY ts ROWS BETWEEN 9 PRECEDING AND CURRENT ROW)) q;
+-- Its author wrote no serialization: the SDK derives one (#[derive(State)]), so its state can
+-- be made flat and read back like any other (here: returned by an aggregate without a final
+-- function, then used as another one's initial state).
+CREATE AGGREGATE running_mean_state(float8) (SFUNC = running_mean_accumulate, STYPE = plwasm.state);
+SELECT running_mean_state(x) AS flat FROM generate_series(1, 4) x \gset
+-- (not echoed: the statement holds the module's SHA-256)
+\set ECHO none
+SELECT format('CREATE AGGREGATE running_mean_from(float8) (SFUNC = running_mean_accumulate, STYPE = plwasm.state, FINALFUNC = running_mean_finalize, INITCOND = %L)', :'flat') \gexec
+\set ECHO all
+SELECT running_mean_from(x) AS "mean of 1..4 and 10" FROM (VALUES (10.0::float8)) v(x);
+DROP AGGREGATE running_mean_from(float8);
+DROP AGGREGATE running_mean_state(float8);
 
 -- In parallel: partial aggregates in workers; the same results.
 SET max_parallel_workers_per_gather = 2;

@@ -241,10 +241,11 @@ fn expand_aggregate(
     let deserialize = method("deserialize");
     let retract = method("retract");
     let parallel = merge.is_some();
-    if parallel && (serialize.is_none() || deserialize.is_none()) {
+    if serialize.is_some() != deserialize.is_some() {
         return Err(syn::Error::new_spanned(
             state,
-            "merge needs serialize(&self) -> Vec<u8> and deserialize(&[u8]) -> Self",
+            "write both serialize(&self) -> Vec<u8> and deserialize(&[u8]) -> Self, or neither (then the state \
+             type must implement plwasm_guest::State, e.g. with #[derive(State)])",
         ));
     }
 
@@ -317,7 +318,7 @@ fn expand_aggregate(
         });
     }
     if parallel {
-        let (e_merge, e_ser, e_de) = (export(agg::MERGE), export(agg::SERIALIZE), export(agg::DESERIALIZE));
+        let e_merge = export(agg::MERGE);
         extra.extend(quote! {
             #[export_name = #e_merge]
             extern "C" fn __plwasm_merge(into: i32, from: i32) {
@@ -328,28 +329,41 @@ fn expand_aggregate(
                 };
                 into.merge(from);
             }
-            #[export_name = #e_ser]
-            extern "C" fn __plwasm_serialize(frame: u32) {
-                ::plwasm_guest::__private::call(frame, 1, |args, result| {
-                    // SAFETY: argument 0 is a live state of this aggregate.
-                    let state = unsafe { ::plwasm_guest::__private::agg_state::<#state>(args[0].value) };
-                    ::plwasm_guest::__private::IntoSlot::into_slot(state.serialize(), result);
-                })
-            }
-            #[export_name = #e_de]
-            extern "C" fn __plwasm_deserialize(frame: u32) {
-                ::plwasm_guest::__private::call(frame, 1, |args, result| {
-                    let bytes: &[u8] = match ::plwasm_guest::__private::FromSlot::from_slot(&args[0]) {
-                        Ok(bytes) => bytes,
-                        Err(_) => &[],
-                    };
-                    let state = ::plwasm_guest::__private::IntoState::into_state(<#state>::deserialize(bytes));
-                    result.flags = 0;
-                    result.value = ::plwasm_guest::__private::agg_adopt::<#state>(state);
-                })
-            }
         });
     }
+    // Every aggregate can be made flat (parallel plans, copies, other nodes): with its own
+    // serialize/deserialize, or through the state type's plwasm_guest::State.
+    let (to_bytes, from_bytes) = if serialize.is_some() {
+        (quote! { state.serialize() }, quote! { <#state>::deserialize(bytes) })
+    } else {
+        (
+            quote! { <#state as ::plwasm_guest::State>::to_bytes(state) },
+            quote! { <#state as ::plwasm_guest::State>::from_bytes(bytes) },
+        )
+    };
+    let (e_ser, e_de) = (export(agg::SERIALIZE), export(agg::DESERIALIZE));
+    extra.extend(quote! {
+        #[export_name = #e_ser]
+        extern "C" fn __plwasm_serialize(frame: u32) {
+            ::plwasm_guest::__private::call(frame, 1, |args, result| {
+                // SAFETY: argument 0 is a live state of this aggregate.
+                let state = unsafe { ::plwasm_guest::__private::agg_state::<#state>(args[0].value) };
+                ::plwasm_guest::__private::IntoSlot::into_slot(#to_bytes, result);
+            })
+        }
+        #[export_name = #e_de]
+        extern "C" fn __plwasm_deserialize(frame: u32) {
+            ::plwasm_guest::__private::call(frame, 1, |args, result| {
+                let bytes: &[u8] = match ::plwasm_guest::__private::FromSlot::from_slot(&args[0]) {
+                    Ok(bytes) => bytes,
+                    Err(_) => &[],
+                };
+                let state = ::plwasm_guest::__private::IntoState::into_state(#from_bytes);
+                result.flags = 0;
+                result.value = ::plwasm_guest::__private::agg_adopt::<#state>(state);
+            })
+        }
+    });
 
     Ok(quote! {
         #block
@@ -379,6 +393,58 @@ fn expand_aggregate(
             #[used]
             static __PLWASM_SIGNATURE: [u8; #line_len] = *#line_bytes;
         };
+    })
+}
+
+/// `#[derive(State)]`: a state's flat form, field by field in declaration order (each field's
+/// type implements `plwasm_guest::Field`). What a parallel plan, a copy or another node gets
+/// of an aggregate's state when the aggregate writes no serialize/deserialize of its own.
+#[proc_macro_derive(State)]
+pub fn derive_state(item: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(item as syn::DeriveInput);
+    match expand_state(input) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+fn expand_state(input: syn::DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
+    let name = &input.ident;
+    if !input.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(&input.generics, "State cannot be derived for generic types"));
+    }
+    let syn::Data::Struct(data) = &input.data else {
+        return Err(syn::Error::new_spanned(name, "State can be derived for structs only"));
+    };
+    let (puts, build) = match &data.fields {
+        syn::Fields::Named(fields) => {
+            let names: Vec<_> = fields.named.iter().filter_map(|f| f.ident.clone()).collect();
+            (
+                quote! { #( ::plwasm_guest::Field::put(&self.#names, &mut out); )* },
+                quote! { #name { #( #names: ::plwasm_guest::Field::take(&mut input)?, )* } },
+            )
+        }
+        syn::Fields::Unnamed(fields) => {
+            let indexes: Vec<syn::Index> = (0..fields.unnamed.len()).map(syn::Index::from).collect();
+            let takes = indexes.iter().map(|_| quote! { ::plwasm_guest::Field::take(&mut input)? });
+            (quote! { #( ::plwasm_guest::Field::put(&self.#indexes, &mut out); )* }, quote! { #name ( #(#takes),* ) })
+        }
+        syn::Fields::Unit => (quote! {}, quote! { #name }),
+    };
+    Ok(quote! {
+        impl ::plwasm_guest::State for #name {
+            fn to_bytes(&self) -> ::std::vec::Vec<u8> {
+                let mut out = ::std::vec::Vec::new();
+                #puts
+                out
+            }
+            fn from_bytes(bytes: &[u8]) -> ::std::result::Result<Self, ::plwasm_guest::Error> {
+                let mut input = bytes;
+                let state = #build;
+                ::plwasm_guest::__private::finish_state(input)?;
+                Ok(state)
+            }
+        }
     })
 }
 

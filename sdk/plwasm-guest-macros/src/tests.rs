@@ -149,12 +149,31 @@ fn an_aggregate_exports_its_parts_and_declares_them() {
 }
 
 #[test]
+fn every_aggregate_can_be_made_flat() {
+    // No serialize/deserialize written: the exports use the state's plwasm_guest::State.
+    let block: syn::ItemImpl = syn::parse_quote! {
+        impl Mean { fn accumulate(&mut self, x: f64) {} fn finalize(&self) -> f64 { 0.0 } }
+    };
+    let tokens = expand_aggregate(options("name = \"mean\""), block).unwrap();
+    let mut names = export_names(&tokens);
+    names.sort();
+    assert_eq!(
+        names,
+        ["mean.accumulate", "mean.deserialize", "mean.finalize", "mean.free", "mean.new", "mean.serialize"]
+    );
+    assert!(tokens.to_string().contains("plwasm_guest :: State > :: to_bytes"), "{tokens}");
+    // Half of a pair is an error.
+    let block: syn::ItemImpl = syn::parse_quote! {
+        impl Mean { fn accumulate(&mut self, x: f64) {} fn finalize(&self) -> f64 { 0.0 } fn serialize(&self) -> Vec<u8> { vec![] } }
+    };
+    assert!(expand_aggregate(options("name = \"mean\""), block).is_err());
+}
+
+#[test]
 fn aggregates_refuse_what_the_host_would() {
     let block: syn::ItemImpl =
         syn::parse_quote! { impl S { fn accumulate(&mut self, x: Vec<f64>) {} fn finalize(&self) -> f64 { 0.0 } } };
     assert!(expand_aggregate(options("name = \"s\""), block).is_err(), "array arguments");
-    let block: syn::ItemImpl = syn::parse_quote! { impl S { fn accumulate(&mut self, x: f64) {} fn finalize(&self) -> f64 { 0.0 } fn merge(&mut self, o: &Self) {} } };
-    assert!(expand_aggregate(options("name = \"s\""), block).is_err(), "merge without serialize");
     let block: syn::ItemImpl =
         syn::parse_quote! { impl S { fn accumulate(&mut self, x: f64) {} fn finalize(&self) -> f64 { 0.0 } } };
     assert!(expand_aggregate(options(""), block).is_err(), "no name");

@@ -34,7 +34,10 @@
 //! | `Result<T, Error>` (results) | T, or an ERROR |
 //! | `()` (results) | void |
 
-pub use plwasm_guest_macros::{aggregate, export};
+pub use plwasm_guest_macros::{aggregate, export, State};
+
+// The macros name `::plwasm_guest`; this lets them work inside the crate too (its tests).
+extern crate self as plwasm_guest;
 
 use plwasm_contract::names::{self, log_level};
 
@@ -103,6 +106,181 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// An aggregate state that can be made flat: what PostgreSQL stores, sends to parallel workers
+/// and other nodes. `#[derive(State)]` writes it field by field for structs whose fields
+/// implement [`Field`]; an aggregate may instead write its own `serialize`/`deserialize`.
+/// The bytes `from_bytes` gets are untrusted: refuse what does not decode.
+#[diagnostic::on_unimplemented(
+    message = "the aggregate state `{Self}` has no flat form",
+    note = "add #[derive(plwasm_guest::State)] to it, or write serialize(&self) -> Vec<u8> and deserialize(&[u8]) -> Self in the #[aggregate] block"
+)]
+pub trait State: Sized {
+    fn to_bytes(&self) -> Vec<u8>;
+    fn from_bytes(bytes: &[u8]) -> Result<Self, Error>;
+}
+
+/// A value `#[derive(State)]` can write: numbers and `bool` little-endian, `Vec`, `String`,
+/// `Option`, arrays, tuples and `BTreeMap` with a length or tag first.
+pub trait Field: Sized {
+    fn put(&self, out: &mut Vec<u8>);
+    /// Reads one value from the front of `input`, advancing it.
+    fn take(input: &mut &[u8]) -> Result<Self, Error>;
+}
+
+fn truncated() -> Error {
+    Error::new("22P03", "the aggregate state is cut short")
+}
+
+fn take_bytes<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], Error> {
+    if input.len() < n {
+        return Err(truncated());
+    }
+    let (head, tail) = input.split_at(n);
+    *input = tail;
+    Ok(head)
+}
+
+macro_rules! numeric_fields {
+    ($($t:ty),*) => {$(
+        impl Field for $t {
+            fn put(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn take(input: &mut &[u8]) -> Result<Self, Error> {
+                let bytes = take_bytes(input, std::mem::size_of::<$t>())?;
+                Ok(<$t>::from_le_bytes(bytes.try_into().map_err(|_| truncated())?))
+            }
+        }
+    )*};
+}
+
+numeric_fields!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
+
+impl Field for bool {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.push(*self as u8)
+    }
+    fn take(input: &mut &[u8]) -> Result<Self, Error> {
+        match u8::take(input)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(Error::new("22P03", "the aggregate state holds a bad boolean")),
+        }
+    }
+}
+
+/// A length, checked against the bytes left (every element takes at least one byte) before
+/// anything is allocated for it.
+fn take_len(input: &mut &[u8]) -> Result<usize, Error> {
+    let len = u64::take(input)?;
+    if len > input.len() as u64 {
+        return Err(truncated());
+    }
+    Ok(len as usize)
+}
+
+impl<T: Field> Field for Vec<T> {
+    fn put(&self, out: &mut Vec<u8>) {
+        (self.len() as u64).put(out);
+        self.iter().for_each(|item| item.put(out));
+    }
+    fn take(input: &mut &[u8]) -> Result<Self, Error> {
+        let len = take_len(input)?;
+        (0..len).map(|_| T::take(input)).collect()
+    }
+}
+
+impl Field for String {
+    fn put(&self, out: &mut Vec<u8>) {
+        (self.len() as u64).put(out);
+        out.extend_from_slice(self.as_bytes());
+    }
+    fn take(input: &mut &[u8]) -> Result<Self, Error> {
+        let len = take_len(input)?;
+        String::from_utf8(take_bytes(input, len)?.to_vec())
+            .map_err(|_| Error::new("22P03", "the aggregate state holds text that is not UTF-8"))
+    }
+}
+
+impl<T: Field> Field for Option<T> {
+    fn put(&self, out: &mut Vec<u8>) {
+        match self {
+            None => out.push(0),
+            Some(value) => {
+                out.push(1);
+                value.put(out);
+            }
+        }
+    }
+    fn take(input: &mut &[u8]) -> Result<Self, Error> {
+        Ok(if bool::take(input)? { Some(T::take(input)?) } else { None })
+    }
+}
+
+impl<T: Field + Copy + Default, const N: usize> Field for [T; N] {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.iter().for_each(|item| item.put(out));
+    }
+    fn take(input: &mut &[u8]) -> Result<Self, Error> {
+        let mut array = [T::default(); N];
+        for item in &mut array {
+            *item = T::take(input)?;
+        }
+        Ok(array)
+    }
+}
+
+impl<A: Field, B: Field> Field for (A, B) {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.0.put(out);
+        self.1.put(out);
+    }
+    fn take(input: &mut &[u8]) -> Result<Self, Error> {
+        Ok((A::take(input)?, B::take(input)?))
+    }
+}
+
+impl<K: Field + Ord, V: Field> Field for std::collections::BTreeMap<K, V> {
+    fn put(&self, out: &mut Vec<u8>) {
+        (self.len() as u64).put(out);
+        for (key, value) in self {
+            key.put(out);
+            value.put(out);
+        }
+    }
+    fn take(input: &mut &[u8]) -> Result<Self, Error> {
+        let len = take_len(input)?;
+        (0..len).map(|_| <(K, V)>::take(input)).collect()
+    }
+}
+
+impl Field for Date {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.0.put(out)
+    }
+    fn take(input: &mut &[u8]) -> Result<Self, Error> {
+        i32::take(input).map(Date)
+    }
+}
+
+impl Field for Timestamp {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.0.put(out)
+    }
+    fn take(input: &mut &[u8]) -> Result<Self, Error> {
+        i64::take(input).map(Timestamp)
+    }
+}
+
+impl Field for TimestampTz {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.0.put(out)
+    }
+    fn take(input: &mut &[u8]) -> Result<Self, Error> {
+        i64::take(input).map(TimestampTz)
+    }
+}
 
 /// Sends a NOTICE to the client once the call returns.
 pub fn notice(message: &str) {
@@ -202,6 +380,15 @@ pub mod __private {
     use plwasm_contract::batch;
     pub use plwasm_contract::slot::Slot;
     use plwasm_contract::slot::FLAG_NULL as NULL;
+
+    /// The end of a derived `State::from_bytes`: nothing may be left over.
+    pub fn finish_state(rest: &[u8]) -> Result<(), Error> {
+        if rest.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::new("22P03", format!("the aggregate state has {} bytes too many", rest.len())))
+        }
+    }
 
     /// A NULL for a non-`Option` argument: the result is NULL.
     pub struct Missing;

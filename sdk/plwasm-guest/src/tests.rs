@@ -117,3 +117,44 @@ fn malformed_sqlstates_become_38000() {
     assert_eq!(Error::invalid_parameter("x").to_string(), "x (22023)");
     assert_eq!(Error::new("bad", "y").to_string(), "y (38000)");
 }
+
+#[derive(Debug, Default, PartialEq, crate::State)]
+struct Summary {
+    n: u64,
+    mean: f64,
+    seen: bool,
+    last: Option<TimestampTz>,
+    bins: std::collections::BTreeMap<i32, u64>,
+    label: String,
+    window: [f32; 3],
+    samples: Vec<(i64, f64)>,
+}
+
+#[test]
+fn derived_states_round_trip_and_refuse_bad_bytes() {
+    use crate::State;
+    let summary = Summary {
+        n: 3,
+        mean: 1.5,
+        seen: true,
+        last: Some(TimestampTz(9)),
+        bins: [(-2, 1), (7, 2)].into_iter().collect(),
+        label: "é".into(),
+        window: [1.0, 2.0, 3.0],
+        samples: vec![(1, 0.5), (2, 0.25)],
+    };
+    let bytes = summary.to_bytes();
+    assert_eq!(Summary::from_bytes(&bytes), Ok(summary));
+    assert_eq!(Summary::from_bytes(&Summary::default().to_bytes()), Ok(Summary::default()));
+    // Cut short anywhere, or with bytes left over: an error, never a panic or a huge allocation.
+    for cut in 0..bytes.len() {
+        assert!(Summary::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(Summary::from_bytes(&longer).is_err());
+    // A length far past the input is refused before allocating.
+    let mut huge = Summary::default().to_bytes();
+    huge[8 + 8 + 1 + 1..8 + 8 + 1 + 1 + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(Summary::from_bytes(&huge).is_err());
+}

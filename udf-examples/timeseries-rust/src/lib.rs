@@ -422,8 +422,9 @@ fn stats_max(summary: &[u8]) -> Result<Option<f64>, Error> {
 
 // ---------------------------------------------------------------- running mean (window frames)
 
-/// A mean that can also drop values, so window frames slide instead of restarting.
-#[derive(Default)]
+/// A mean that can also drop values, so window frames slide instead of restarting. Its flat
+/// form (for copies and parallel plans) is derived.
+#[derive(Default, plwasm_guest::State)]
 pub struct RunningMean {
     n: i64,
     sum: f64,
