@@ -21,13 +21,52 @@ CREATE TABLE plwasm.module_grants (
 );
 COMMENT ON TABLE plwasm.module_grants IS 'roles allowed to create functions using a module (plwasm.grant_module)';
 
--- pg_dump dumps the contents of both tables, so a restore carries the modules.
-SELECT pg_catalog.pg_extension_config_dump('plwasm.module_store', '');
-SELECT pg_catalog.pg_extension_config_dump('plwasm.module_grants', '');
+-- pg_dump dumps the rows of both tables that the dumping role may act for (all of them for a
+-- superuser), so a restore carries the modules, also one made by a non-superuser.
+SELECT pg_catalog.pg_extension_config_dump('plwasm.module_store',
+    'WHERE pg_catalog.pg_has_role(owner::pg_catalog.oid, ''USAGE'')');
+SELECT pg_catalog.pg_extension_config_dump('plwasm.module_grants',
+    'WHERE pg_catalog.pg_has_role((SELECT s.owner FROM plwasm.module_store s WHERE s.name OPERATOR(pg_catalog.=) module)::pg_catalog.oid, ''USAGE'')');
 
 REVOKE ALL ON plwasm.module_store, plwasm.module_grants FROM PUBLIC;
 GRANT SELECT ON plwasm.module_store, plwasm.module_grants TO PUBLIC;
 GRANT USAGE ON SCHEMA plwasm TO PUBLIC;
+
+-- Rows inserted directly (pg_restore's COPY, as whoever restores) are checked as
+-- install_module and grant_module check theirs: the inserting role must act for the module's
+-- owner; a module is validated, its ABI and SHA-256 are computed, not taken from the row.
+-- Updates and deletes stay with plwasm's functions.
+CREATE FUNCTION plwasm.module_store_insert() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_catalog.pg_has_role(NEW.owner::pg_catalog.oid, 'USAGE') THEN
+        RAISE EXCEPTION 'permission denied to store wasm module "%" for role %', NEW.name, NEW.owner
+            USING ERRCODE = '42501', HINT = 'Only a member of the owner role may add its modules.';
+    END IF;
+    NEW.abi := plwasm.checked_module_abi(NEW.name, NEW.wasm);
+    NEW.sha256 := pg_catalog.sha256(NEW.wasm);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER checked_insert BEFORE INSERT ON plwasm.module_store
+    FOR EACH ROW EXECUTE FUNCTION plwasm.module_store_insert();
+
+CREATE FUNCTION plwasm.module_grants_insert() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    module_owner pg_catalog.oid;
+BEGIN
+    SELECT s.owner::pg_catalog.oid INTO module_owner FROM plwasm.module_store s
+     WHERE s.name OPERATOR(pg_catalog.=) NEW.module;
+    IF module_owner IS NULL OR NOT pg_catalog.pg_has_role(module_owner, 'USAGE') THEN
+        RAISE EXCEPTION 'permission denied to grant wasm module "%"', NEW.module
+            USING ERRCODE = '42501', HINT = 'Only a member of the module''s owner role may grant it.';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER checked_insert BEFORE INSERT ON plwasm.module_grants
+    FOR EACH ROW EXECUTE FUNCTION plwasm.module_grants_insert();
+
+GRANT INSERT ON plwasm.module_store, plwasm.module_grants TO PUBLIC;
 
 CREATE VIEW plwasm.modules AS
 SELECT m.name,

@@ -108,6 +108,21 @@ fn install_module(name: &str, wasm: &[u8]) -> String {
     hex::encode(hash)
 }
 
+/// `plwasm.checked_module_abi(name, wasm)`: for the store's insert trigger (rows that
+/// `pg_restore` copies in, or any direct INSERT): checks the name and the module as
+/// `install_module` does and returns its ABI; the trigger checks ownership and sets the
+/// SHA-256. Sessions are told the store changed.
+#[pg_extern(volatile, parallel_unsafe)]
+fn checked_module_abi(name: &str, wasm: &[u8]) -> i32 {
+    if !is_module_name(name) {
+        raise_for_module(&PlWasmError::BadModuleName { module: name.into() }, name);
+    }
+    let hash = check_stored_binary(wasm, gucs::max_module_size()).or_raise_module(name);
+    let abi = compiled::check_stored_module(wasm, hash).or_raise_module(name);
+    invalidate_sessions();
+    abi as i32
+}
+
 /// The functions whose body names module `name`, as `regprocedure` text (qualified: the
 /// query runs with `search_path` pinned).
 fn functions_using(name: &str) -> Vec<String> {

@@ -65,8 +65,11 @@ SELECT plwasm.drop_module('pair');
 SELECT plwasm.grant_module('pair', 'regress_plwasm_mod');
 CREATE FUNCTION my_double(x float8) RETURNS float8 STRICT LANGUAGE wasm AS 'pair:double';
 \echo :LAST_ERROR_SQLSTATE
--- The store is read-only to users.
+-- Users may insert rows (so pg_restore works for them), checked as install_module checks:
+-- a module of their own that is valid wasm, nothing else; they may not change or delete rows.
 INSERT INTO plwasm.module_store VALUES ('sneaky', current_user::regrole, '\x00', 0, '\x00');
+INSERT INTO plwasm.module_grants VALUES ('pair', 'regress_plwasm_mod');
+UPDATE plwasm.module_store SET wasm = '\x00';
 DELETE FROM plwasm.module_store;
 -- A module of one's own.
 SELECT plwasm.install_module('mine', :'add_one');
