@@ -147,6 +147,14 @@ SELECT aggfnoid, aggtransfn, aggfinalfn, aggcombinefn, aggserialfn, aggdeserialf
        aggtranstype::regtype, aggmtranstype::regtype, aggfinalmodify, proparallel
   FROM pg_aggregate JOIN pg_proc ON pg_proc.oid = aggfnoid WHERE aggfnoid = 'wsum'::regproc;
 
+CREATE FUNCTION plwasm_explain_analyze(query text) RETURNS SETOF text LANGUAGE plpgsql AS $f$
+DECLARE line text;
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || query LOOP
+    RETURN NEXT line;
+  END LOOP;
+END $f$;
+
 -- Results equal the built-in sum, over more rows than one batch.
 SELECT wsum(x), sum(x) FROM generate_series(1, 100000) x;
 -- No rows, or only NULLs: the guest's empty state says NULL.
@@ -172,10 +180,32 @@ EXPLAIN (COSTS OFF) SELECT k, wsum(x) FROM g GROUP BY k;
 SELECT count(*) AS groups, count(*) FILTER (WHERE w IS DISTINCT FROM s) AS different
   FROM (SELECT k, wsum(x) AS w, sum(x) AS s FROM g GROUP BY k) q;
 RESET enable_sort;
+-- Hash aggregation that spills to disk under a small work_mem (states of groups written out
+-- are made again from their rows; the states in memory stay expanded), DISTINCT, and
+-- GROUPING SETS.
+SET enable_sort = off;
+SET work_mem = '64kB';
+SELECT count(*) AS groups, count(*) FILTER (WHERE w IS DISTINCT FROM s) AS different
+  FROM (SELECT k, wsum(x) AS w, sum(x) AS s FROM g GROUP BY k) q;
+SELECT bool_or(line ~ '^HashAggregate') AS hashed, bool_or(line ~ 'Disk Usage: [1-9]') AS spilled
+  FROM plwasm_explain_analyze('SELECT k, wsum(x) FROM g GROUP BY k') line;
+RESET work_mem;
+RESET enable_sort;
+SELECT wsum(DISTINCT x) = sum(DISTINCT x) AS distinct_same, count(DISTINCT x) FROM g;
+SELECT k % 3 AS a, k % 2 AS b, wsum(x) = sum(x) AS same
+  FROM g WHERE k < 30 GROUP BY GROUPING SETS ((k % 3), (k % 2), ()) ORDER BY 1, 2;
 
 -- Window frames: a sliding frame uses retract; a growing frame and whole partitions too.
 SELECT x, wsum(x) OVER w AS wasm, sum(x) OVER w AS builtin
   FROM generate_series(1, 8) x WINDOW w AS (ORDER BY x ROWS BETWEEN 2 PRECEDING AND CURRENT ROW);
+-- RANGE and GROUPS frames slide too.
+SELECT count(*) FILTER (WHERE a IS DISTINCT FROM b) AS different_range,
+       count(*) FILTER (WHERE c IS DISTINCT FROM d) AS different_groups
+  FROM (SELECT wsum(x) OVER (ORDER BY x RANGE BETWEEN 3 PRECEDING AND 1 FOLLOWING) a,
+               sum(x) OVER (ORDER BY x RANGE BETWEEN 3 PRECEDING AND 1 FOLLOWING) b,
+               wsum(x) OVER (ORDER BY x GROUPS BETWEEN 2 PRECEDING AND CURRENT ROW) c,
+               sum(x) OVER (ORDER BY x GROUPS BETWEEN 2 PRECEDING AND CURRENT ROW) d
+          FROM g WHERE k < 200) q;
 SELECT count(*) FILTER (WHERE a IS DISTINCT FROM b) AS different_sliding,
        count(*) FILTER (WHERE c IS DISTINCT FROM d) AS different_growing,
        count(*) FILTER (WHERE e IS DISTINCT FROM f) AS different_partition
@@ -192,6 +222,10 @@ SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 EXPLAIN (COSTS OFF) SELECT wsum(x) FROM g;
 SELECT wsum(x) = sum(x) AS same FROM g;
+-- The workers really run: their partial states come to the leader flat and are merged.
+SELECT (regexp_match(plan, 'Workers Launched: (\d+)'))[1]::int > 0 AS workers_launched
+  FROM (SELECT string_agg(line, E'\n') AS plan
+          FROM (SELECT * FROM plwasm_explain_analyze('SELECT wsum(x) FROM g')) e(line)) q;
 EXPLAIN (COSTS OFF) SELECT k, wsum(x) FROM g GROUP BY k;
 SELECT count(*) FILTER (WHERE w IS DISTINCT FROM s) AS different
   FROM (SELECT k, wsum(x) AS w, sum(x) AS s FROM g GROUP BY k) q;
