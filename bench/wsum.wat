@@ -1,6 +1,7 @@
 ;; A trivial float8 sum aggregate with its state in the guest (plwasm aggregate ABI, docs/abi.md):
-;; rows with a NULL are skipped, each state is an 8-byte sum at its handle's address. Used by
-;; bench/aggregates.py (wsum) and by the core crate's row-queue test and example.
+;; rows with a NULL are skipped, each state is an 8-byte sum at its handle's address; merge,
+;; serialize and deserialize let it run in parallel plans. Used by bench/aggregates.py (wsum)
+;; and by the core crate's row-queue test and example.
 (module
   (memory (export "memory") 1)
   (global (export "plwasm_abi_v1") i32 (i32.const 1))
@@ -21,4 +22,15 @@
       (local.set $p (i32.add (local.get $p) (i32.const 16)))
       (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br 0))))
   (func (export "wsum.finalize") (param $f i32)
-    (f64.store offset=24 (local.get $f) (f64.load (i32.load offset=8 (local.get $f))))))
+    (f64.store offset=24 (local.get $f) (f64.load (i32.load offset=8 (local.get $f)))))
+  (func (export "wsum.merge") (param $a i32) (param $b i32)
+    (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.load (local.get $b)))))
+  ;; serialize: the result slot (+16) points at the state's 8 bytes
+  (func (export "wsum.serialize") (param $f i32)
+    (i32.store offset=20 (local.get $f) (i32.const 8))
+    (i64.store offset=24 (local.get $f) (i64.extend_i32_u (i32.load offset=8 (local.get $f)))))
+  ;; deserialize: a new state holding the 8 bytes the argument slot points at
+  (func (export "wsum.deserialize") (param $f i32) (local $h i32)
+    (local.set $h (call $alloc (i32.const 8)))
+    (f64.store (local.get $h) (f64.load (i32.load offset=8 (local.get $f))))
+    (i64.store offset=24 (local.get $f) (i64.extend_i32_u (local.get $h)))))

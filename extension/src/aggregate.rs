@@ -32,17 +32,6 @@ unsafe fn aggregate_context(fcinfo: FunctionCallInfo, function: &str) -> pg_sys:
     context
 }
 
-/// Whether the call comes from a (window) aggregate node, without calling PostgreSQL.
-#[inline]
-unsafe fn called_by_aggregate(fcinfo: FunctionCallInfo) -> bool {
-    // SAFETY: fcinfo is valid; context is null or a Node.
-    unsafe {
-        let context = (*fcinfo).context;
-        !context.is_null()
-            && matches!((*context).type_, pg_sys::NodeTag::T_AggState | pg_sys::NodeTag::T_WindowAggState)
-    }
-}
-
 /// What a transition (or inverse transition) call site needs for its per-row path. The
 /// guarded path sets it once it has queued a row for a state it checked.
 pub struct RowPath {
@@ -75,15 +64,14 @@ pub unsafe fn fast_accumulate(path: &RowPath, fcinfo: FunctionCallInfo) -> Optio
     // plan's row arguments).
     let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
     let (state, values) = args.split_first()?;
-    if state.isnull
-        || values.len() != path.plan.len()
-        // SAFETY: fcinfo is valid for this call (the caller's contract).
-        || !unsafe { called_by_aggregate(fcinfo) }
-    {
+    if state.isnull || values.len() != path.plan.len() {
         return None;
     }
-    // SAFETY: a non-null plwasm.state in an aggregate call; it is only trusted once it is one
-    // of our state objects and its instance is the one this call site has already checked.
+    // SAFETY: a non-null plwasm.state; it is only trusted once it is a read-write pointer to
+    // one of our state objects whose instance this call site has already checked. (Whoever
+    // holds a read-write pointer may update the object in place, so this needs no check that
+    // an aggregate is calling: only aggregates hold read-write plwasm.state pointers, and the
+    // guarded path, which every first row takes, checks with AggCheckCallContext.)
     let state_object = unsafe { in_memory_rw(state.value) }?;
     if Rc::as_ptr(&state_object.instance) != path.instance.as_ptr() {
         return None;
