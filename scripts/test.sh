@@ -41,6 +41,9 @@ for PLWASM_PG in ${PLWASM_TEST_PG:-15 18}; do
     log "plwasm-load end to end on PostgreSQL $PLWASM_PG"
     "$ROOT/loader/tests/e2e.sh"
 
+    log "hot standby on PostgreSQL $PLWASM_PG"
+    "$ROOT/scripts/standby_test.sh"
+
     log "fuzzing: 300 random modules against PostgreSQL $PLWASM_PG"
     "$ROOT/scripts/fuzz.sh" 300
 done

@@ -51,6 +51,8 @@ pub enum SqlState {
     ArraySubscriptError,
     DatatypeMismatch,
     ObjectNotInPrerequisiteState,
+    /// 25006: a write on a hot standby or in a read-only transaction.
+    ReadOnlySqlTransaction,
     /// 22P02: text that is not a value of the type (`plwasm.state` input).
     InvalidTextRepresentation,
     /// 22P03: bytes that are not a value of the type (`plwasm.state` binary input, a flat
@@ -86,6 +88,7 @@ impl SqlState {
             SqlState::DatatypeMismatch => "42804",
             SqlState::ObjectNotInPrerequisiteState => "55000",
             SqlState::InvalidTextRepresentation => "22P02",
+            SqlState::ReadOnlySqlTransaction => "25006",
             SqlState::InvalidBinaryRepresentation => "22P03",
             // guest_sqlstate only accepts ASCII digits and upper-case letters.
             SqlState::Guest(code) => std::str::from_utf8(code).unwrap_or("38000"),
@@ -239,6 +242,8 @@ pub enum PlWasmError {
     ModulePermissionDenied { module: String },
     /// Functions still use the module.
     ModuleInUse { module: String, functions: Vec<String> },
+    /// A change to the module store on a hot standby (or in a read-only transaction).
+    StoreReadOnly { module: String, standby: bool },
     /// ABI 0 cannot pass this type; the module must target ABI 1.
     TypeNeedsAbi1 { position: String, type_name: String },
     /// An ABI 1 module lacks an export the ABI requires, or has it with the wrong type.
@@ -386,6 +391,7 @@ impl PlWasmError {
             BadModuleName { .. } => SqlState::InvalidName,
             NotModuleOwner { .. } | ModulePermissionDenied { .. } => SqlState::InsufficientPrivilege,
             ModuleInUse { .. } => SqlState::DependentObjectsStillExist,
+            StoreReadOnly { .. } => SqlState::ReadOnlySqlTransaction,
             OutOfMemory { .. } => SqlState::OutOfMemory,
             InBatch { error, .. } => error.sqlstate(),
             SuperuserRequired { .. } => SqlState::InsufficientPrivilege,
@@ -683,6 +689,19 @@ impl PlWasmError {
                 format!("permission denied for wasm module \"{module}\""),
                 None,
                 Some("The module's owner can allow it with plwasm.grant_module(module, role).".into()),
+            ),
+            StoreReadOnly { module, standby } => (
+                if *standby {
+                    format!("cannot change wasm module \"{module}\" on a hot standby")
+                } else {
+                    format!("cannot change wasm module \"{module}\" in a read-only transaction")
+                },
+                None,
+                Some(if *standby {
+                    "Change it on the primary; standbys get the module store by replication.".into()
+                } else {
+                    "Change it in a read-write transaction.".into()
+                }),
             ),
             ModuleInUse { module, functions } => (
                 format!("cannot drop wasm module \"{module}\" because other objects depend on it"),

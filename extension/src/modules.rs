@@ -72,6 +72,16 @@ fn caller_args() -> (pg_sys::Oid, bool) {
     (me, pinned::is_superuser(me))
 }
 
+/// Refuses a change to the store where PostgreSQL would refuse the write anyway (a hot
+/// standby, a read-only transaction), before any work and with a message that says so.
+fn refuse_read_only(module: &str) {
+    // SAFETY: both read backend state; neither raises.
+    let (standby, read_only) = unsafe { (pg_sys::RecoveryInProgress(), pg_sys::XactReadOnly) };
+    if standby || read_only {
+        raise_for_module(&PlWasmError::StoreReadOnly { module: module.into(), standby }, module);
+    }
+}
+
 /// Tells every session that stored modules changed (at commit).
 fn invalidate_sessions() {
     // SAFETY: queues a relcache invalidation for an existing relation, sent at commit.
@@ -82,6 +92,7 @@ fn invalidate_sessions() {
 /// caller's module of that name. Returns the module's SHA-256 in hex.
 #[pg_extern(volatile, parallel_unsafe)]
 fn install_module(name: &str, wasm: &[u8]) -> String {
+    refuse_read_only(name);
     if !is_module_name(name) {
         raise_for_module(&PlWasmError::BadModuleName { module: name.into() }, name);
     }
@@ -148,6 +159,7 @@ fn functions_using(name: &str) -> Vec<String> {
 /// PostgreSQL checks that the caller may drop each).
 #[pg_extern(volatile, parallel_unsafe)]
 fn drop_module(name: &str, cascade: default!(bool, false)) {
+    refuse_read_only(name);
     check_owned(name);
     let users = functions_using(name);
     if !users.is_empty() {
@@ -196,6 +208,7 @@ fn grantee_oid(role: &str) -> pg_sys::Oid {
 /// that use the caller's module.
 #[pg_extern(volatile, parallel_unsafe)]
 fn grant_module(module: &str, role: &str) {
+    refuse_read_only(module);
     check_owned(module);
     let grantee = grantee_oid(role);
     write_as_store_owner(
@@ -212,6 +225,7 @@ fn grant_module(module: &str, role: &str) {
 /// stop working at their next statement.
 #[pg_extern(volatile, parallel_unsafe)]
 fn revoke_module(module: &str, role: &str) {
+    refuse_read_only(module);
     check_owned(module);
     let grantee = grantee_oid(role);
     write_as_store_owner(

@@ -71,6 +71,10 @@ INSERT INTO plwasm.module_store VALUES ('sneaky', current_user::regrole, '\x00',
 INSERT INTO plwasm.module_grants VALUES ('pair', 'regress_plwasm_mod');
 UPDATE plwasm.module_store SET wasm = '\x00';
 DELETE FROM plwasm.module_store;
+-- In a read-only transaction (as on a hot standby) the store cannot change.
+BEGIN READ ONLY;
+SELECT plwasm.install_module('mine', :'add_one');
+ROLLBACK;
 -- A module of one's own.
 SELECT plwasm.install_module('mine', :'add_one');
 CREATE FUNCTION my_inc(x int8) RETURNS int8 STRICT LANGUAGE wasm AS 'mine:add_one';
