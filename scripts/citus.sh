@@ -12,7 +12,8 @@ source "$(dirname "$0")/common.sh"
 VENDOR="${PLWASM_CITUS_VENDOR:-$(cd "$ROOT/.." && pwd)/shared/vendor}"
 BASE="/var/tmp/plwasm/citus$cluster_suffix"
 COORDINATOR_PORT=$((PLWASM_PGPORT + 200))
-WORKER_PORTS=($((PLWASM_PGPORT + 201)) $((PLWASM_PGPORT + 202)))
+# Even offsets, so the clusters of PostgreSQL 15 (54329) and 18 (54330) never share a port.
+WORKER_PORTS=($((PLWASM_PGPORT + 202)) $((PLWASM_PGPORT + 204)))
 
 install_citus() {
     local libdir

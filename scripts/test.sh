@@ -44,6 +44,9 @@ for PLWASM_PG in ${PLWASM_TEST_PG:-15 18}; do
     log "hot standby on PostgreSQL $PLWASM_PG"
     "$ROOT/scripts/standby_test.sh"
 
+    log "Citus coordinator and two workers on PostgreSQL $PLWASM_PG"
+    "$ROOT/scripts/citus_test.sh"
+
     log "fuzzing: 300 random modules against PostgreSQL $PLWASM_PG"
     "$ROOT/scripts/fuzz.sh" 300
 done
