@@ -31,6 +31,11 @@ tmp="$(mktemp)"
     log "aggregates" >&2
     python3 bench/aggregates.py
     echo
+    log "one node against a Citus coordinator and two workers" >&2
+    "$ROOT/scripts/citus.sh" start >&2
+    python3 bench/citus.py "$(cut -d' ' -f1 <<<"$("$ROOT/scripts/citus.sh" ports)")"
+    "$ROOT/scripts/citus.sh" stop >&2
+    echo
     echo "### Metering: wasmtime call cost with and without fuel and epoch interruption"
     echo
     echo "\`cargo run --release -p plwasm-core --example call_overhead\`: the same module in one process,"\
