@@ -16,6 +16,7 @@ coordinator for the single-node answers. Checked:
 
 Usage: citus_test.py COORDINATOR_DSN TIMESERIES_WASM
 """
+import re
 import sys
 
 import psycopg
@@ -103,7 +104,9 @@ def main(dsn, timeseries_path):
         for name, query in PARTIAL.items():
             rows = same(conn, name, query)
             text = plan(conn, query.format(t="pts"))
-            if "worker_partial_agg" not in text or "coord_combine_agg" not in text:
+            # Citus 13: worker_partial_agg / coord_combine_agg (states as text); Citus 14:
+            # worker_binary_partial_agg / coord_binary_combine_agg (states as binary).
+            if not re.search(r"worker_(binary_)?partial_agg", text) or not re.search(r"coord_(binary_)?combine_agg", text):
                 fail(f"{name}: not split into partial aggregates:\n{text}")
             print(f"citus: {name}: partial aggregates on the workers, combined on the coordinator, {len(rows)} rows equal to one node")
 
