@@ -191,8 +191,10 @@ fn result_type(ty: &Type, columns: Option<&[String]>) -> syn::Result<Declared> {
 
 /// `#[plwasm_guest::aggregate(name = "...")]` on an `impl` block of a `Default` state type:
 /// `accumulate(&mut self, args...)` and `finalize(&self) -> T` make an aggregate;
-/// `merge(&mut self, other: &Self)` with `serialize(&self) -> Vec<u8>` and
-/// `deserialize(bytes: &[u8]) -> Self` (or `Result<Self, Error>`) make it parallel;
+/// `merge(&mut self, other: &Self)` makes it parallel (and distributable); its flat form is
+/// `serialize(&self) -> Vec<u8>` with `deserialize(bytes: &[u8]) -> Self` (or
+/// `Result<Self, Error>`) when the block has them, else the state's `plwasm_guest::State`
+/// (`#[derive(State)]`);
 /// `retract(&mut self, args...)` makes it a moving aggregate for window frames.
 /// A row with NULL in a non-`Option` argument is skipped, like a STRICT aggregate.
 #[proc_macro_attribute]
