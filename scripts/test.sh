@@ -49,4 +49,7 @@ for PLWASM_PG in ${PLWASM_TEST_PG:-15 18}; do
 
     log "fuzzing: 300 random modules against PostgreSQL $PLWASM_PG"
     "$ROOT/scripts/fuzz.sh" 300
+
+    log "fuzzing: 500 forged aggregate states against PostgreSQL $PLWASM_PG"
+    "$ROOT/scripts/state_fuzz.sh" 100
 done
