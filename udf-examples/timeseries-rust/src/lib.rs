@@ -175,11 +175,19 @@ pub struct M4 {
     columns: Vec<Option<Column>>,
 }
 
+/// The widest M4 chart, in columns.
+const MAX_M4_WIDTH: i32 = 1_000_000;
+
 impl M4 {
     fn configure(&mut self, width: i32, t_start: i64, t_end: i64) -> Result<(), Error> {
         if self.columns.is_empty() {
             if width < 1 || t_end <= t_start {
                 return Err(Error::invalid_parameter("m4 needs width >= 1 and t_end after t_start"));
+            }
+            // A chart column per pixel: a width past any screen is a mistake (or a forged
+            // state), refused before allocating for it.
+            if width > MAX_M4_WIDTH {
+                return Err(Error::invalid_parameter(format!("m4's width is at most {MAX_M4_WIDTH} columns")));
             }
             *self = M4 { width, t_start, t_end, columns: vec![None; width as usize] };
         } else if (width, t_start, t_end) != (self.width, self.t_start, self.t_end) {
