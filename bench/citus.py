@@ -49,8 +49,6 @@ DROP TABLE IF EXISTS bpts, bpts_local;
 DROP EXTENSION IF EXISTS plwasm CASCADE;
 CREATE EXTENSION plwasm;
 SELECT plwasm.install_module('timeseries', decode('{wasm}', 'base64')) IS NOT NULL;
-SELECT run_command_on_workers(format('SELECT plwasm.install_module(%L, %L::bytea) IS NOT NULL', name, wasm))
-  FROM plwasm.module_store WHERE name = 'timeseries';
 SELECT count(*) FROM plwasm.create_functions('timeseries');
 CREATE TABLE bpts (device int, ts timestamptz, value float8);
 SELECT create_distributed_table('bpts', 'device');

@@ -3,16 +3,16 @@
 
 A table of generated points distributed by device, and an undistributed copy of it on the
 coordinator for the single-node answers. Checked:
-- plwasm and the timeseries module on every node (CREATE EXTENSION and CREATE FUNCTION /
-  AGGREGATE propagate; the module is installed on the workers with the one documented step);
+- plwasm and the timeseries module on every node with no extra step (CREATE EXTENSION and
+  CREATE FUNCTION / AGGREGATE propagate through Citus; install_module on the coordinator
+  installs the module on the workers too);
 - grouped by the distribution column, lttb, m4, stats_agg and the percentile sketch run on the
   workers (EXPLAIN shows them in the worker query) and equal the single-node results;
 - not grouped by it (no GROUP BY, or an hourly bucket), stats_agg and the sketch run as partial
   aggregates on the workers, combined on the coordinator (worker_partial_agg and
   coord_combine_agg in EXPLAIN), equal to the single-node results;
 - a scalar wasm function in WHERE and in the select list is evaluated on the workers;
-- a module replaced on the coordinator (and sent to the workers the documented way) is what
-  every worker runs at its next statement.
+- a module replaced on the coordinator is what every worker runs at its next statement.
 
 Usage: citus_test.py COORDINATOR_DSN TIMESERIES_WASM
 """
@@ -24,11 +24,9 @@ import psycopg
 # add_one(i64) -> i64; the replacement adds 2.
 ADD_ONE = bytes.fromhex("0061736d0100000001060160017e017e03020100070b01076164645f6f6e6500000a09010700200042017c0b")
 ADD_TWO = ADD_ONE.replace(bytes.fromhex("42017c0b"), bytes.fromhex("42027c0b"))
-# The one step after install_module on a Citus coordinator (docs/citus.md): the same module,
-# installed on every worker by the same role.
-TO_WORKERS = ("SELECT bool_and(success) AND bool_and(result = 't') FROM run_command_on_workers("
-              "(SELECT format('SELECT plwasm.install_module(%%L, %%L::bytea) IS NOT NULL', name, wasm)"
-              " FROM plwasm.module_store WHERE name = %s))")
+# The workers' copies of a module, as (port, SHA-256 hex).
+ON_WORKERS = ("SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_workers("
+              "(SELECT format('SELECT encode(sha256, ''hex'') FROM plwasm.module_store WHERE name = %%L', %s::text)))")
 
 GROUPED = {
     "lttb": "SELECT device, encode(sha256(lttb(ts, value, 50)), 'hex') FROM {t} GROUP BY device ORDER BY device",
@@ -76,8 +74,11 @@ def main(dsn, timeseries_path):
             conn.execute("SELECT plwasm.install_module('timeseries', %s)", (f.read(),))
         conn.execute("SELECT plwasm.install_module('arith', %s)", (ADD_ONE,))
         for module in ("timeseries", "arith"):
-            if not conn.execute(TO_WORKERS, (module,)).fetchone()[0]:
-                fail(f"installing {module} on the workers")
+            mine = conn.execute("SELECT encode(sha256, 'hex') FROM plwasm.module_store WHERE name = %s", (module,)).fetchone()[0]
+            theirs = conn.execute(ON_WORKERS, (module,)).fetchone()[0]
+            if theirs != [mine, mine]:
+                fail(f"{module} on the workers: {theirs}, on the coordinator: {mine}")
+        print("citus: install_module on the coordinator installed both modules on the workers")
         conn.execute("SELECT count(*) FROM plwasm.create_functions('timeseries')")
         conn.execute("CREATE FUNCTION add_one(x int8) RETURNS int8 STRICT IMMUTABLE PARALLEL SAFE LANGUAGE wasm AS 'arith'")
         counts = conn.execute("SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_workers("
@@ -118,14 +119,41 @@ def main(dsn, timeseries_path):
         print(f"citus: add_one in WHERE and the select list runs on the workers ({rows[0]})")
 
         conn.execute("SELECT plwasm.install_module('arith', %s)", (ADD_TWO,))
-        if not conn.execute(TO_WORKERS, ("arith",)).fetchone()[0]:
-            fail("replacing arith on the workers")
         # add_one now adds 2: devices 2..12 pass the WHERE, each shown as device + 2, on the
         # workers (pts) as on the coordinator (pts_local).
         after = same(conn, "scalar after the replacement", SCALAR)
         if after != [(device + 2, 2880) for device in range(2, 13)]:
             fail(f"after the replacement the workers did not run the new module: {after}")
         print(f"citus: after replacing arith, every worker runs the new module at its next statement ({after[0]} .. {after[-1]})")
+        # A worker that refuses (there, another role owns a module of that name) fails the
+        # coordinator's install, which is rolled back.
+        worker_port = conn.execute("SELECT min(nodeport) FROM pg_dist_node WHERE noderole = 'primary' AND groupid > 0").fetchone()[0]
+        conn.execute("DROP ROLE IF EXISTS regress_citus_user")
+        conn.execute("CREATE ROLE regress_citus_user LOGIN")
+        host = conn.info.host
+        with psycopg.connect(f"host={host} port={worker_port} user=postgres dbname=postgres", autocommit=True) as worker:
+            worker.execute("SELECT plwasm.install_module('taken', %s)", (ADD_ONE,))
+        with psycopg.connect(f"host={host} port={conn.info.port} user=regress_citus_user dbname=postgres", autocommit=True) as user:
+            try:
+                user.execute("SELECT plwasm.install_module('taken', %s)", (ADD_ONE,))
+                fail("the coordinator installed a module a worker refused")
+            except psycopg.Error as err:
+                if err.diag.sqlstate != "55000" or str(worker_port) not in (err.diag.message_detail or ""):
+                    fail(f"a refusing worker: {err.diag.sqlstate} {err.diag.message_primary} / {err.diag.message_detail}")
+                print(f"citus: a worker's refusal fails the coordinator's install: {err.diag.message_primary}"
+                      f" ({err.diag.message_detail.split(':')[0]}:{worker_port}: ...)")
+        if conn.execute("SELECT count(*) FROM plwasm.module_store WHERE name = 'taken'").fetchone()[0] != 0:
+            fail("the coordinator kept the module a worker refused")
+        # Grants follow too: USAGE is checked where a function runs, on the workers.
+        grants = ("SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_workers("
+                  "$$SELECT count(*) FROM plwasm.module_grants WHERE module = 'arith'$$)")
+        conn.execute("SELECT plwasm.grant_module('arith', 'regress_citus_user')")
+        granted = conn.execute(grants).fetchone()[0]
+        conn.execute("SELECT plwasm.revoke_module('arith', 'regress_citus_user')")
+        revoked = conn.execute(grants).fetchone()[0]
+        if (granted, revoked) != (["1", "1"], ["0", "0"]):
+            fail(f"grants on the workers: {granted} after grant_module, {revoked} after revoke_module")
+        print("citus: grant_module and revoke_module on the coordinator change the workers' grants too")
         conn.execute("DROP TABLE pts, pts_local")
     print("citus: all checks passed")
 

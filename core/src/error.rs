@@ -244,6 +244,8 @@ pub enum PlWasmError {
     ModuleInUse { module: String, functions: Vec<String> },
     /// A change to the module store on a hot standby (or in a read-only transaction).
     StoreReadOnly { module: String, standby: bool },
+    /// A Citus coordinator could not make the same store change on its workers.
+    WorkerChangeFailed { module: String, failures: String },
     /// ABI 0 cannot pass this type; the module must target ABI 1.
     TypeNeedsAbi1 { position: String, type_name: String },
     /// An ABI 1 module lacks an export the ABI requires, or has it with the wrong type.
@@ -392,6 +394,7 @@ impl PlWasmError {
             NotModuleOwner { .. } | ModulePermissionDenied { .. } => SqlState::InsufficientPrivilege,
             ModuleInUse { .. } => SqlState::DependentObjectsStillExist,
             StoreReadOnly { .. } => SqlState::ReadOnlySqlTransaction,
+            WorkerChangeFailed { .. } => SqlState::ObjectNotInPrerequisiteState,
             OutOfMemory { .. } => SqlState::OutOfMemory,
             InBatch { error, .. } => error.sqlstate(),
             SuperuserRequired { .. } => SqlState::InsufficientPrivilege,
@@ -689,6 +692,11 @@ impl PlWasmError {
                 format!("permission denied for wasm module \"{module}\""),
                 None,
                 Some("The module's owner can allow it with plwasm.grant_module(module, role).".into()),
+            ),
+            WorkerChangeFailed { module, failures } => (
+                format!("could not change wasm module \"{module}\" on the Citus workers"),
+                Some(failures.clone()),
+                Some("The coordinator's change is rolled back; workers that succeeded keep theirs. Fix the workers and run it again.".into()),
             ),
             StoreReadOnly { module, standby } => (
                 if *standby {

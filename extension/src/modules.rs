@@ -82,6 +82,47 @@ fn refuse_read_only(module: &str) {
     }
 }
 
+/// On a Citus coordinator (docs/citus.md): runs the same store change on every worker, as
+/// the caller, so functions that Citus creates or runs there find the module (and its grants),
+/// and a replaced module is what every worker runs at its next statement. `command` is a
+/// `format()` string of one `plwasm.*` call over `args`; each worker checks ownership and
+/// validates the module itself. Elsewhere (no Citus, a worker, no workers) it does nothing.
+fn on_citus_workers(module: &str, command: &str, args: [String; 2]) {
+    // SAFETY: a catalog lookup by name; missing_ok reports absence as InvalidOid.
+    let citus = unsafe { pg_sys::get_extension_oid(c"citus".as_ptr(), true) };
+    if citus == pg_sys::InvalidOid {
+        return;
+    }
+    let [first, second] = args;
+    let outcome = pinned::with_pinned_path(RunAs::Caller, || {
+        Spi::connect(|client| {
+            let coordinator = client
+                .select("SELECT pg_catalog.citus_is_coordinator()", None, &[])?
+                .first()
+                .get::<bool>(1)?
+                .unwrap_or(false);
+            if !coordinator {
+                return Ok(None);
+            }
+            client
+                .select(
+                    "SELECT pg_catalog.string_agg(w.nodename OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||)
+                            w.nodeport::pg_catalog.text OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) w.result, '; ')
+                       FROM pg_catalog.run_command_on_workers(pg_catalog.format($1, $2, $3)) w
+                      WHERE NOT w.success",
+                    None,
+                    &[command.into(), first.into(), second.into()],
+                )?
+                .first()
+                .get::<String>(1)
+        })
+    })
+    .unwrap_or_else(|err| internal_for_module(module, format!("could not reach the Citus workers: {err}")));
+    if let Some(failures) = outcome {
+        raise_for_module(&PlWasmError::WorkerChangeFailed { module: module.into(), failures }, module);
+    }
+}
+
 /// Tells every session that stored modules changed (at commit).
 fn invalidate_sessions() {
     // SAFETY: queues a relcache invalidation for an existing relation, sent at commit.
@@ -115,6 +156,11 @@ fn install_module(name: &str, wasm: &[u8]) -> String {
     if written == 0 {
         raise_for_module(&PlWasmError::NotModuleOwner { module: name.into() }, name);
     }
+    on_citus_workers(
+        name,
+        "SELECT plwasm.install_module(%L, %L::pg_catalog.bytea) IS NOT NULL",
+        [name.into(), format!("\\x{}", hex::encode(wasm))],
+    );
     invalidate_sessions();
     hex::encode(hash)
 }
@@ -217,6 +263,7 @@ fn grant_module(module: &str, role: &str) {
         &[module.into(), oid_number(grantee).into()],
     )
     .unwrap_or_else(|err| internal_for_module(module, format!("could not grant it: {err}")));
+    on_citus_workers(module, "SELECT plwasm.grant_module(%L, %L)", [module.into(), role.into()]);
     invalidate_sessions();
 }
 
@@ -234,6 +281,7 @@ fn revoke_module(module: &str, role: &str) {
         &[module.into(), oid_number(grantee).into()],
     )
     .unwrap_or_else(|err| internal_for_module(module, format!("could not revoke it: {err}")));
+    on_citus_workers(module, "SELECT plwasm.revoke_module(%L, %L)", [module.into(), role.into()]);
     invalidate_sessions();
 }
 
