@@ -133,5 +133,23 @@ SELECT r.device, abs(stats_mean(r.s) - stats_mean(q.s)) < 1e-12 AS stats, r.p = 
           FROM points_raw GROUP BY device) q USING (device)
  ORDER BY 1;
 
+-- Partial states can be stored and rolled up later: an aggregate without a final function
+-- keeps stats_agg's state per day in a table (flat, as plwasm.state), and one with the merge
+-- as its transition function combines the stored states; the same as aggregating the rows.
+CREATE AGGREGATE stats_partial(float8) (SFUNC = stats_agg_accumulate, STYPE = plwasm.state);
+CREATE AGGREGATE stats_combine(plwasm.state) (SFUNC = stats_agg_merge, STYPE = plwasm.state,
+    FINALFUNC = stats_agg_finalize);
+CREATE TABLE daily_states AS
+  SELECT device, date_trunc('day', ts) AS day, stats_partial(value) AS state FROM points_raw GROUP BY 1, 2;
+SELECT pg_typeof(state) FROM daily_states LIMIT 1;
+SELECT count(*) FILTER (WHERE abs(rolled.mean - direct.mean) > 1e-9 OR rolled.n <> direct.n) AS different
+  FROM (SELECT device, stats_mean(stats_combine(state)) AS mean, stats_count(stats_combine(state)) AS n
+          FROM daily_states GROUP BY device) rolled
+  JOIN (SELECT device, stats_mean(stats_agg(value)) AS mean, stats_count(stats_agg(value)) AS n
+          FROM points_raw GROUP BY device) direct USING (device);
+DROP TABLE daily_states;
+DROP AGGREGATE stats_combine(plwasm.state);
+DROP AGGREGATE stats_partial(float8);
+
 DROP SCHEMA ts CASCADE;
 SELECT plwasm.drop_module('timeseries');
