@@ -134,18 +134,33 @@ unsafe fn resolve(entry: &FunctionEntry, datum: Datum) -> Resolved {
                 );
             }
             let instance = instance_for(entry).or_raise(name);
-            let handle = with_instance(&instance, name, |inner| {
-                if !inner.can_serialize() {
-                    return Err(PlWasmError::StateNotSerializable);
-                }
-                inner.deserialize(flat.payload, gucs::call_limits())
-            });
+            let handle = with_instance(&instance, name, |inner| inner.deserialize(flat.payload, gucs::call_limits()));
             Resolved { instance, handle, object: None }
         }
     }
 }
 
 impl Resolved {
+    /// A new empty state of `instance`, made for this call.
+    fn fresh(instance: Rc<SharedInstance>, function: &str) -> Resolved {
+        let handle = with_instance(&instance, function, |inner| inner.new_state(gucs::call_limits()));
+        Resolved { instance, handle, object: None }
+    }
+
+    /// State argument `arg` of `entry`'s function resolved ([`resolve`]), or for NULL a new
+    /// empty state of the aggregate's instance.
+    ///
+    /// # Safety
+    /// `arg` must be a `plwasm.state` argument of the current call.
+    unsafe fn of_argument(entry: &FunctionEntry, arg: &pg_sys::NullableDatum) -> Resolved {
+        if arg.isnull {
+            Resolved::fresh(instance_for(entry).or_raise(&entry.name), &entry.name)
+        } else {
+            // SAFETY: the caller's contract; the argument is not NULL.
+            unsafe { resolve(entry, arg.value) }
+        }
+    }
+
     /// The state as a transition value: its own object, or a new one in `context` that takes
     /// over the handle made for this call.
     ///
@@ -156,10 +171,10 @@ impl Resolved {
             // SAFETY: a live state object of this call's arguments.
             Some(object) => unsafe { (Datum::from((*object).header_rw_pointer()), object) },
             None => {
-                // SAFETY: the caller's contract.
-                let datum = unsafe { new_state(self.instance, self.handle, context) };
-                // SAFETY: new_state returned the read-write pointer of a live object.
-                (datum, unsafe { in_memory_rw(datum) }.map_or(std::ptr::null(), |s| s as *const ExpandedState))
+                // SAFETY: the caller's contract; new_state returns a live, initialised object.
+                let object = unsafe { new_state(self.instance, self.handle, context) };
+                // SAFETY: as above.
+                (Datum::from(unsafe { (*object).header_rw_pointer() }), object)
             }
         }
     }
@@ -192,14 +207,8 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
     match role {
         SupportRole::Accumulate | SupportRole::Retract => {
             let step = if role == SupportRole::Accumulate { Step::Accumulate } else { Step::Retract };
-            let state = if args[0].isnull {
-                let instance = instance_for(entry).or_raise(name);
-                let handle = with_instance(&instance, name, |inner| inner.new_state(limits));
-                Resolved { instance, handle, object: None }
-            } else {
-                // SAFETY: see above.
-                unsafe { resolve(entry, args[0].value) }
-            };
+            // SAFETY: see above.
+            let state = unsafe { Resolved::of_argument(entry, &args[0]) };
             // SAFETY: context is the aggregate's.
             let (datum, object) = unsafe { state.into_transition_value(context) };
             // SAFETY: a live state object: the argument's, or the one just made.
@@ -249,15 +258,8 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
             let ret = entry.signature.ret;
             // SAFETY: the closure runs after wasm returned; it copies the result out.
             let finish = |value: Value<'_>| unsafe { marshal::result(ret, value) };
-            let state = if args[0].isnull {
-                // No rows: the guest says what an empty aggregate is.
-                let instance = instance_for(entry).or_raise(name);
-                let handle = with_instance(&instance, name, |inner| inner.new_state(limits));
-                Resolved { instance, handle, object: None }
-            } else {
-                // SAFETY: see above.
-                unsafe { resolve(entry, args[0].value) }
-            };
+            // No rows (NULL): the guest says what an empty aggregate is. SAFETY: see above.
+            let state = unsafe { Resolved::of_argument(entry, &args[0]) };
             let result =
                 with_instance(&state.instance, name, |inner| inner.finalize(state.handle, ret, limits, finish));
             state.release_if_temporary();
@@ -282,8 +284,7 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
             let into = if first.isnull {
                 // A new state in the aggregate's context: PostgreSQL must not get the second
                 // state back (it may free it).
-                let handle = with_instance(&from.instance, name, |inner| inner.new_state(limits));
-                Resolved { instance: Rc::clone(&from.instance), handle, object: None }
+                Resolved::fresh(Rc::clone(&from.instance), name)
             } else {
                 // SAFETY: see above.
                 unsafe { resolve(entry, first.value) }

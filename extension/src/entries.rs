@@ -44,8 +44,8 @@ pub enum FunctionKind {
     Numeric,
     /// ABI 1, one value per call through a frame.
     Frame,
-    /// ABI 1, `RETURNS SETOF` / `RETURNS TABLE`: rows of these columns.
-    SetReturning(Vec<SqlType>),
+    /// ABI 1, `RETURNS SETOF` / `RETURNS TABLE`: rows of the signature's `set_of` columns.
+    SetReturning,
     /// A support function of a wasm aggregate (takes or returns `plwasm.state`): the aggregate's
     /// export prefix and this function's role.
     AggregateSupport { prefix: String, role: SupportRole },
@@ -60,7 +60,7 @@ impl FunctionKind {
             return FunctionKind::AggregateSupport { prefix: prefix.to_string(), role };
         }
         match (&signature.set_of, abi) {
-            (Some(columns), _) => FunctionKind::SetReturning(columns.clone()),
+            (Some(_), _) => FunctionKind::SetReturning,
             (None, 0) => FunctionKind::Numeric,
             (None, _) => FunctionKind::Frame,
         }

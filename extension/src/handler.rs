@@ -199,7 +199,7 @@ unsafe fn dispatch(site: &mut CallSite, fcinfo: FunctionCallInfo) -> Datum {
         // SAFETY: fcinfo is valid for this call of entry's function, whose instance exists.
         FunctionKind::Frame => unsafe { frame::call(&entry, fcinfo) },
         // SAFETY: as above.
-        FunctionKind::SetReturning(columns) => unsafe { srf::call(&entry, fcinfo, columns) },
+        FunctionKind::SetReturning => unsafe { srf::call(&entry, fcinfo) },
         FunctionKind::AggregateSupport { .. } => unreachable!("dispatched above"),
     }
 }

@@ -185,11 +185,11 @@ fn element_type(ty: SqlType) -> Result<pg_sys::Oid, PlWasmError> {
     }
 }
 
-/// A new text/bytea varlena holding a copy of `bytes`.
+/// A new varlena (text, bytea or any other 4-byte-header type) holding a copy of `bytes`.
 ///
 /// # Safety
 /// Must run inside a call (palloc may raise).
-unsafe fn new_varlena(bytes: &[u8]) -> Datum {
+pub(crate) unsafe fn new_varlena(bytes: &[u8]) -> Datum {
     // SAFETY: cstring_to_text_with_len pallocs a varlena of len + header and copies len bytes.
     unsafe { Datum::from(pg_sys::cstring_to_text_with_len(bytes.as_ptr().cast(), bytes.len() as i32)) }
 }

@@ -134,11 +134,7 @@ fn invalidate_sessions() {
 #[pg_extern(volatile, parallel_unsafe)]
 fn install_module(name: &str, wasm: &[u8]) -> String {
     refuse_read_only(name);
-    if !is_module_name(name) {
-        raise_for_module(&PlWasmError::BadModuleName { module: name.into() }, name);
-    }
-    let hash = check_stored_binary(wasm, gucs::max_module_size()).or_raise_module(name);
-    let abi = compiled::check_stored_module(wasm, hash).or_raise_module(name);
+    let (hash, abi) = checked_module(name, wasm);
     let (me, superuser) = caller_args();
     // One statement: a new name becomes the caller's; an existing row is replaced only if the
     // caller owns it. ON CONFLICT waits for a concurrent first install of the same name and
@@ -171,13 +167,20 @@ fn install_module(name: &str, wasm: &[u8]) -> String {
 /// SHA-256. Sessions are told the store changed.
 #[pg_extern(volatile, parallel_unsafe)]
 fn checked_module_abi(name: &str, wasm: &[u8]) -> i32 {
+    let (_, abi) = checked_module(name, wasm);
+    invalidate_sessions();
+    abi as i32
+}
+
+/// What every way into the store checks of a module: its name, its size and that it is a
+/// module plwasm runs (compiled, and kept for later calls). Returns its SHA-256 and ABI.
+fn checked_module(name: &str, wasm: &[u8]) -> ([u8; 32], u32) {
     if !is_module_name(name) {
         raise_for_module(&PlWasmError::BadModuleName { module: name.into() }, name);
     }
     let hash = check_stored_binary(wasm, gucs::max_module_size()).or_raise_module(name);
     let abi = compiled::check_stored_module(wasm, hash).or_raise_module(name);
-    invalidate_sessions();
-    abi as i32
+    (hash, abi)
 }
 
 /// The functions whose body names module `name`, as `regprocedure` text (qualified: the

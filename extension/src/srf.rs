@@ -10,7 +10,6 @@
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use plwasm_core::abi;
 use plwasm_core::error::PlWasmError;
-use plwasm_core::types::SqlType;
 
 use crate::entries::FunctionEntry;
 use crate::error::raise;
@@ -25,8 +24,9 @@ const MAX_SET_BYTES: u64 = abi::MAX_VALUE_BYTES;
 ///
 /// # Safety
 /// `fcinfo` must be the valid call info of a call of `entry`'s function, whose instance exists.
-pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, columns: &[SqlType]) -> Datum {
+pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo) -> Datum {
     let name = entry.name.as_str();
+    let columns = entry.signature.set_of.as_deref().unwrap_or_default();
     // SAFETY: the caller's contract.
     let args = unsafe { crate::frame::arguments(entry, fcinfo) };
     let args = args.as_slice();

@@ -54,12 +54,17 @@ impl ExpandedState {
 static STATE_METHODS: pg_sys::ExpandedObjectMethods =
     pg_sys::ExpandedObjectMethods { get_flat_size: Some(flat_size), flatten_into: Some(flatten_into) };
 
-/// A new state object for `handle` of `instance`, in a new child context of `parent`;
-/// returns its read-write pointer. Resetting or deleting the context releases the handle.
+/// A new state object for `handle` of `instance`, in a new child context of `parent` (its
+/// read-write pointer is [`ExpandedState::header_rw_pointer`]). Resetting or deleting the
+/// context releases the handle.
 ///
 /// # Safety
 /// `parent` must be a valid memory context (the aggregate's, for a transition value).
-pub unsafe fn new_state(instance: Rc<SharedInstance>, handle: u32, parent: pg_sys::MemoryContext) -> Datum {
+pub unsafe fn new_state(
+    instance: Rc<SharedInstance>,
+    handle: u32,
+    parent: pg_sys::MemoryContext,
+) -> *mut ExpandedState {
     // SAFETY: the object is allocated in its own context and initialised before anything
     // reads it: the header by EOH_init_header, every other field written once. The callback
     // record inside it lives exactly as long as the context whose reset or deletion runs it,
@@ -84,7 +89,7 @@ pub unsafe fn new_state(instance: Rc<SharedInstance>, handle: u32, parent: pg_sy
             next: std::ptr::null_mut(),
         });
         pg_sys::MemoryContextRegisterResetCallback(context, &raw mut (*state).callback);
-        Datum::from((*state).header.eoh_rw_ptr.as_ptr())
+        state
     }
 }
 
@@ -120,11 +125,10 @@ pub unsafe fn state_arg<'a>(datum: Datum, function: &str) -> StateArg<'a> {
         let bytes = datum.cast_mut_ptr::<u8>();
         if is_expanded(bytes) {
             let header = pg_sys::DatumGetEOHP(datum);
-            let state = header as *mut ExpandedState;
-            if (*header).eoh_methods != &raw const STATE_METHODS || (*state).magic != STATE_MAGIC {
+            if !is_state_object(header) {
                 raise(&PlWasmError::ForeignState, function);
             }
-            return StateArg::InMemory(&mut *state);
+            return StateArg::InMemory(&mut *(header as *mut ExpandedState));
         }
         let flat = marshal::varlena_bytes(datum);
         StateArg::Flat(flat::parse(flat, false).or_raise(function))
@@ -162,8 +166,21 @@ pub unsafe fn in_memory_rw<'a>(datum: Datum) -> Option<&'a ExpandedState> {
             return None;
         }
         let header = bytes.add(2).cast::<*mut pg_sys::ExpandedObjectHeader>().read_unaligned();
-        let state = header as *const ExpandedState;
-        ((*header).eoh_methods == &raw const STATE_METHODS && (*state).magic == STATE_MAGIC).then(|| &*state)
+        is_state_object(header).then(|| &*(header as *const ExpandedState))
+    }
+}
+
+/// Whether the expanded object at `header` is one of our state objects: our methods, and the
+/// magic a released one no longer has.
+///
+/// # Safety
+/// `header` must point at a live expanded object.
+#[inline(always)]
+unsafe fn is_state_object(header: *const pg_sys::ExpandedObjectHeader) -> bool {
+    // SAFETY: the caller's contract; the magic is read only once the methods say the object
+    // is an ExpandedState.
+    unsafe {
+        (*header).eoh_methods == &raw const STATE_METHODS && (*(header as *const ExpandedState)).magic == STATE_MAGIC
     }
 }
 
@@ -216,9 +233,12 @@ unsafe extern "C-unwind" fn flatten_into(
     if allocated_size != pg_sys::VARHDRSZ + header_len + bytes.len() {
         raise_internal("a state flattened into a buffer of another size");
     }
-    // SAFETY: result has allocated_size bytes (PostgreSQL's contract), written in full here.
-    let out = unsafe { std::slice::from_raw_parts_mut(result as *mut u8, allocated_size) };
-    out[..4].copy_from_slice(&((allocated_size as u32) << 2).to_le_bytes());
+    // SAFETY: result has allocated_size bytes (PostgreSQL's contract), written in full here:
+    // the varlena header, then the flat form.
+    let out = unsafe {
+        pgrx::varlena::set_varsize_4b(result.cast(), allocated_size as i32);
+        std::slice::from_raw_parts_mut(result as *mut u8, allocated_size)
+    };
     flat::write_header(&mut out[4..4 + header_len], &state.instance.key.module_hash, prefix)
         .unwrap_or_else(|err| raise(&err, prefix));
     out[4 + header_len..].copy_from_slice(&bytes);
@@ -229,14 +249,8 @@ unsafe extern "C-unwind" fn flatten_into(
 /// A new flat state varlena holding `bytes` (checked for form).
 fn flat_value(bytes: &[u8], text: bool) -> Datum {
     flat::parse(bytes, text).unwrap_or_else(|err| raise(&err, "plwasm.state"));
-    // SAFETY: palloc'd in the current context, with room for the header and the bytes.
-    unsafe {
-        let size = pg_sys::VARHDRSZ + bytes.len();
-        let value = pg_sys::palloc(size) as *mut u8;
-        std::ptr::copy_nonoverlapping(((size as u32) << 2).to_le_bytes().as_ptr(), value, 4);
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), value.add(4), bytes.len());
-        Datum::from(value)
-    }
+    // SAFETY: inside a call of an I/O function; the bytes are copied.
+    unsafe { marshal::new_varlena(bytes) }
 }
 
 /// The flat bytes of state argument 0 (an in-memory state is flattened by detoasting).
@@ -300,8 +314,8 @@ unsafe extern "C-unwind" fn state_recv(fcinfo: FunctionCallInfo) -> Datum {
 unsafe extern "C-unwind" fn state_send(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: a STRICT function of one plwasm.state argument.
     let bytes = unsafe { flat_argument(fcinfo) };
-    // SAFETY: copies the bytes into a new bytea in the current context.
-    unsafe { Datum::from(pg_sys::cstring_to_text_with_len(bytes.as_ptr().cast(), bytes.len() as i32)) }
+    // SAFETY: inside a call; copies the bytes into a new bytea in the current context.
+    unsafe { marshal::new_varlena(bytes) }
 }
 
 /// Version-1 C entry points for the I/O functions: PostgreSQL calls them by these names.

@@ -275,10 +275,14 @@ impl AggregateInstance {
         self.exports.serialize.is_some() && self.exports.deserialize.is_some()
     }
 
-    /// The state's bytes, handed to `finish` while still in guest memory.
+    /// The state's bytes, handed to `finish` while still in guest memory
+    /// ([`PlWasmError::StateNotSerializable`] unless [`Self::can_serialize`]).
     pub fn serialize<R>(&mut self, handle: u32, limits: CallLimits, finish: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        if !self.can_serialize() {
+            return Err(PlWasmError::StateNotSerializable);
+        }
         self.flush(limits)?;
-        let func = self.exports.serialize.as_ref().ok_or_else(|| unsupported("serialize"))?;
+        let func = self.exports.serialize.as_ref().ok_or(PlWasmError::StateNotSerializable)?;
         let signature = SqlSignature { args: vec![SqlType::Int4], ret: SqlType::Bytea, strict: false, set_of: None };
         let value =
             self.sandbox.call_frame_with(func, &signature, &[Value::Fixed(handle as u64)], limits, |v| match v {
@@ -288,10 +292,14 @@ impl AggregateInstance {
         value
     }
 
-    /// A new state from bytes `serialize` made.
+    /// A new state from bytes `serialize` made (untrusted: they may come from anywhere);
+    /// [`PlWasmError::StateNotSerializable`] unless [`Self::can_serialize`].
     pub fn deserialize(&mut self, bytes: &[u8], limits: CallLimits) -> Result<u32> {
+        if !self.can_serialize() {
+            return Err(PlWasmError::StateNotSerializable);
+        }
         self.flush(limits)?;
-        let func = self.exports.deserialize.as_ref().ok_or_else(|| unsupported("deserialize"))?;
+        let func = self.exports.deserialize.as_ref().ok_or(PlWasmError::StateNotSerializable)?;
         let signature = SqlSignature { args: vec![SqlType::Bytea], ret: SqlType::Int4, strict: false, set_of: None };
         let handle =
             self.sandbox.call_frame_with(func, &signature, &[Value::Bytes(bytes)], limits, |v| match v {

@@ -39,6 +39,13 @@ fn expand(options: Punctuated<Meta, Token![,]>, function: ItemFn) -> syn::Result
     let mut volatility = Volatility::Immutable;
     let mut columns: Option<Vec<String>> = None;
     for option in &options {
+        // `immutable`, `stable` or `volatile`: the signature line's own keywords.
+        if let Meta::Path(path) = option {
+            if let Some(chosen) = path.get_ident().and_then(|word| Volatility::from_keyword(&word.to_string())) {
+                volatility = chosen;
+                continue;
+            }
+        }
         match option {
             Meta::NameValue(nv) if nv.path.is_ident("columns") => match &nv.value {
                 syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => {
@@ -46,10 +53,6 @@ fn expand(options: Punctuated<Meta, Token![,]>, function: ItemFn) -> syn::Result
                 }
                 other => return Err(syn::Error::new_spanned(other, "columns must be a string literal: \"a, b\"")),
             },
-            Meta::Path(path) if path.get_ident().and_then(|i| Volatility::from_keyword(&i.to_string())).is_some() => {
-                volatility =
-                    path.get_ident().and_then(|i| Volatility::from_keyword(&i.to_string())).unwrap_or(volatility)
-            }
             Meta::NameValue(nv) if nv.path.is_ident("name") => match &nv.value {
                 syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => sql_name = s.value(),
                 other => return Err(syn::Error::new_spanned(other, "name must be a string literal")),

@@ -81,7 +81,8 @@ fn an_export_records_its_sql_signature() {
 
 #[test]
 fn sets_and_tables_are_declared() {
-    let function: syn::ItemFn = syn::parse_quote! { fn pts(raw: &[u8]) -> Table<(TimestampTz, f64)> { todo!() } };
+    let function: syn::ItemFn =
+        syn::parse_quote! { fn pts(raw: &[u8]) -> Table<(TimestampTz, f64)> { Table(Vec::new()) } };
     let line = embedded_line(&expand(options("columns = \"ts, value\""), function).unwrap());
     let read = ReadLine::parse(line.trim_end()).unwrap();
     assert_eq!(read.kind, Kind::Function { strict: true, volatility: Volatility::Immutable });
@@ -89,7 +90,7 @@ fn sets_and_tables_are_declared() {
     let columns: Vec<(&str, &str)> = named_items(columns).map(Result::unwrap).collect();
     assert_eq!(columns, [("ts", "timestamp with time zone"), ("value", "double precision")]);
 
-    let function: syn::ItemFn = syn::parse_quote! { fn ids() -> SetOf<i64> { todo!() } };
+    let function: syn::ItemFn = syn::parse_quote! { fn ids() -> SetOf<i64> { SetOf(Vec::new()) } };
     let line = embedded_line(&expand(options(""), function).unwrap());
     assert_eq!(ReadLine::parse(line.trim_end()).unwrap().returns, Returns::SetOf("bigint"));
 }
