@@ -333,10 +333,7 @@ fn invalidate(hash: u32) {
 fn invalidate_where(stale: impl Fn(&FunctionEntry) -> bool) {
     // Entries dropped here unpin their modules after the table's borrow ends.
     let dropped: Vec<Rc<FunctionEntry>> = FUNCTIONS.with(|f| match f.try_borrow_mut() {
-        Ok(mut functions) => {
-            let keys: Vec<(Oid, Caller)> = functions.iter().filter(|(_, e)| stale(e)).map(|(k, _)| *k).collect();
-            keys.iter().filter_map(|key| functions.remove(key)).collect()
-        }
+        Ok(mut functions) => functions.extract_if(|_, entry| stale(entry)).map(|(_, entry)| entry).collect(),
         Err(_) => {
             PENDING_FULL_INVALIDATION.store(true, Ordering::Relaxed);
             Vec::new()
