@@ -10,8 +10,10 @@
 //!   references, threads, shared memory, multiple memories, memory64, relaxed SIMD or
 //!   components (wasmtime is built without its GC runtime at all); one capped 32-bit linear
 //!   memory per instance;
-//! - NaN canonicalisation on, so float results have the same bits on every machine (an
-//!   IMMUTABLE function must be deterministic);
+//! - no NaN canonicalisation inside the guest: it puts a compare and a blend on the critical
+//!   path of every float instruction; the floats the guest hands to PostgreSQL are made
+//!   canonical at the boundary instead ([`crate::floats`]), so SQL sees the same bits on every
+//!   machine;
 //! - no parallel compilation and no on-disk cache: wasmtime must not start threads of its own
 //!   inside a backend, nor write files;
 //! - no copy-on-write memory images: they hold a memfd per module, file descriptors that
@@ -69,7 +71,7 @@ pub fn engine_config(settings: &EngineSettings) -> Config {
         .wasm_features(WasmFeatures::all(), false)
         .wasm_features(wasm_features(), true)
         .relaxed_simd_deterministic(true)
-        .cranelift_nan_canonicalization(true)
+        .cranelift_nan_canonicalization(false)
         .consume_fuel(true)
         .operator_cost(operator_cost())
         .epoch_interruption(true)

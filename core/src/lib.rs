@@ -4,6 +4,7 @@
 //!
 //! - [`body`]: a function body (WAT, hex, base64, `@export`) into a wasm binary;
 //! - [`types`]: SQL types, their wasm types and value conversions;
+//! - [`floats`]: NaNs made canonical where the guest hands floats to PostgreSQL;
 //! - [`abi`]: ABI 1 frames: how variable-length values and NULLs cross, checked;
 //! - [`aggregate`]: aggregates whose state lives in the guest, fed rows in batches;
 //! - [`declared`]: SQL signatures a module declares for `plwasm.create_functions`;
@@ -25,6 +26,7 @@ pub mod code_cache;
 pub mod declared;
 pub mod engine;
 pub mod error;
+pub mod floats;
 pub mod host;
 pub mod introspect;
 pub mod limits;

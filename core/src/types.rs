@@ -22,6 +22,7 @@
 use wasmtime::{ValRaw, ValType};
 
 use crate::error::{PlWasmError, Result};
+use crate::floats::{canonical_f32, canonical_f64};
 
 pub use plwasm_contract::types::{Fixed, Passing, Repr, SqlType, TypeInfo, WasmType, TYPES};
 
@@ -92,8 +93,8 @@ impl DatumConversion for SqlType {
             }
             Fixed::Int32 => raw.get_i32() as i64 as u64,
             Fixed::Int64 => raw.get_i64() as u64,
-            Fixed::Float32 => raw.get_f32() as u64,
-            Fixed::Float64 => raw.get_f64(),
+            Fixed::Float32 => canonical_f32(raw.get_f32()) as u64,
+            Fixed::Float64 => canonical_f64(raw.get_f64()),
             Fixed::Date => {
                 let v = raw.get_i32();
                 unix_date_to_pg(v).ok_or_else(|| out_of_range(v.to_string()))? as i64 as u64

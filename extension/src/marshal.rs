@@ -9,7 +9,8 @@ use std::ffi::CStr;
 use pgrx::pg_sys::{self, Datum, NullableDatum};
 use plwasm_core::abi::Value;
 use plwasm_core::error::PlWasmError;
-use plwasm_core::types::{Passing, Repr, SqlType};
+use plwasm_core::floats;
+use plwasm_core::types::{Passing, Repr, SqlType, WasmType};
 
 /// Header of a one-dimensional array without a NULL bitmap: the struct, one dimension and one
 /// lower bound, MAXALIGNed (`ARR_OVERHEAD_NONULLS(1)`).
@@ -172,7 +173,10 @@ pub unsafe fn result(ty: SqlType, value: Value<'_>) -> Result<Option<Datum>, PlW
                         limit: (MAX_ARRAY_ELEMENTS * element_size) as u64,
                     });
                 }
-                new_array(element_type(ty)?, bytes, count)
+                let Passing::Array(element) = ty.passing() else {
+                    return Err(PlWasmError::Internal { message: format!("{} is not an array type", ty.sql_name()) });
+                };
+                new_array(element_type(ty)?, element, bytes, count)
             }
         }))
     }
@@ -198,7 +202,7 @@ pub(crate) unsafe fn new_varlena(bytes: &[u8]) -> Datum {
 ///
 /// # Safety
 /// Must run inside a call (palloc may raise); `bytes` holds `count` elements of `element`.
-unsafe fn new_array(element: pg_sys::Oid, bytes: &[u8], count: usize) -> Datum {
+unsafe fn new_array(element: pg_sys::Oid, wasm: WasmType, bytes: &[u8], count: usize) -> Datum {
     // SAFETY: the allocation is the header plus the data, zeroed; the header is laid out as
     // utils/array.h describes for one dimension without a NULL bitmap.
     unsafe {
@@ -214,7 +218,10 @@ unsafe fn new_array(element: pg_sys::Oid, bytes: &[u8], count: usize) -> Datum {
         let dims = (array as *mut u8).add(std::mem::size_of::<pg_sys::ArrayType>()).cast::<i32>();
         *dims = count as i32; // dimension
         *dims.add(1) = 1; // lower bound
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), (array as *mut u8).add(ARRAY_HEADER_1D), bytes.len());
+                          // The data area was just allocated with room for bytes.len() bytes.
+        let data = std::slice::from_raw_parts_mut((array as *mut u8).add(ARRAY_HEADER_1D), bytes.len());
+        data.copy_from_slice(bytes);
+        floats::canonicalize_elements(wasm, data);
         Datum::from(array)
     }
 }

@@ -93,11 +93,25 @@ CREATE FUNCTION relaxed() RETURNS int4 STRICT LANGUAGE wasm AS
   '(module (func (export "relaxed") (result i32)
      (i32x4.extract_lane 0 (i32x4.relaxed_trunc_f32x4_s (v128.const f32x4 1 2 3 4)))))';
 \echo :LAST_ERROR_SQLSTATE
--- What is accepted computes the same bits everywhere: a NaN result is canonical.
-CREATE FUNCTION nan_bits() RETURNS int8 STRICT LANGUAGE wasm AS
-  '(module (func (export "nan_bits") (result i64)
-     (i64.reinterpret_f64 (f64.div (f64.reinterpret_i64 (i64.const 0x7ff4000000000001)) (f64.const 1)))))';
-SELECT to_hex(nan_bits()) AS canonical_nan;
+-- Floats reach SQL with the same bits everywhere: every NaN the guest hands over (a result,
+-- an array element) is the canonical one, whatever sign and payload the CPU left on it.
+CREATE FUNCTION nan_f8() RETURNS float8 STRICT LANGUAGE wasm AS
+  '(module (func (export "nan_f8") (result f64)
+     (f64.div (f64.reinterpret_i64 (i64.const 0xfff4000000000001)) (f64.const 1))))';
+CREATE FUNCTION nan_f4() RETURNS float4 STRICT LANGUAGE wasm AS
+  '(module (func (export "nan_f4") (result f32)
+     (f32.div (f32.reinterpret_i32 (i32.const 0xffa00001)) (f32.const 1))))';
+CREATE FUNCTION nan_array() RETURNS float8[] STRICT LANGUAGE wasm AS
+  '(module (memory (export "memory") 1)
+     (global (export "plwasm_abi_v1") i32 (i32.const 1))
+     (data (i32.const 64) "\00\00\00\00\00\00\f0\3f\01\00\00\00\00\00\f4\ff\00\00\00\00\00\00\00\40")
+     (func (export "plwasm_alloc") (param i32) (result i32) (i32.const 1024))
+     (func (export "nan_array") (param $f i32)
+       (f64.store (i32.const 72) (f64.div (f64.load (i32.const 72)) (f64.const 1)))
+       (i32.store offset=4 (local.get $f) (i32.const 3))
+       (i64.store offset=8 (local.get $f) (i64.const 64))))';
+SELECT encode(float8send(nan_f8()), 'hex') AS float8_nan, encode(float4send(nan_f4()), 'hex') AS float4_nan;
+SELECT encode(float8send(x), 'hex') AS element FROM unnest(nan_array()) AS x;
 
 -- Table and data bombs: a table past the element cap, a data segment past the memory.
 CREATE FUNCTION big_table() RETURNS int4 STRICT LANGUAGE wasm AS
