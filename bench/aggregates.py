@@ -3,7 +3,7 @@
 
 1. Per-row cost of the aggregate path: a trivial sum (hand-written WAT, guest state, rows
    handed over in batches) against the built-in sum(float8), over the same scan.
-2. The timeseries module's stats_agg (Welford, mergeable) against avg + stddev, serial and
+2. The timeseries module's stats_agg (Youngs-Cramer sums, mergeable) against avg + stddev, serial and
    with 2 parallel workers.
 3. LTTB over 10 million rows (5 devices x 2,000,000 points, n = 1000 per device): the wasm
    aggregate, the same Rust code compiled natively into a pgrx extension (given its input by

@@ -14,5 +14,5 @@ fn lttb_native(xs: Vec<f64>, values: Vec<f64>, n: i32) -> Vec<i32> {
     }
     // Microseconds, as the wasm module sees timestamps.
     let points: Vec<(f64, f64)> = xs.iter().zip(&values).map(|(x, v)| ((x * 1e6).round(), *v)).collect();
-    downsample::lttb(&points, n.max(0) as usize).into_iter().map(|i| i as i32 + 1).collect()
+    downsample::lttb(points.len(), n.max(0) as usize, |i| points[i]).into_iter().map(|i| i as i32 + 1).collect()
 }

@@ -640,6 +640,11 @@ pub mod __private {
 
     /// Calls `row(state, args)` for each of the `count` rows at `address`, each with `nargs`
     /// values. `bytes[i]` says whether argument `i` is text or bytea (a payload reference).
+    ///
+    /// Consecutive rows of one state (what a sorted group or a single-group aggregate hands
+    /// over) update a copy of the state on the stack, written back when the run ends, so the
+    /// compiler can keep its fields in registers instead of storing them after every row.
+    #[inline(always)]
     pub fn agg_rows<T>(address: i32, count: i32, nargs: usize, bytes: &[bool], mut row: impl FnMut(&mut T, &[Slot])) {
         install_panic_hook();
         let count = count as u32 as usize;
@@ -648,12 +653,25 @@ pub mod __private {
         // 8-aligned, inside this module's memory, followed by the payload area.
         let words = unsafe { std::slice::from_raw_parts(address as u32 as usize as *const u64, count * words_per_row) };
         let payload = address as u32 as usize + batch::payload_start(nargs, count);
-        let mut slots: Vec<Slot> = vec![Slot::default(); nargs];
-        for chunk in words.chunks_exact(words_per_row) {
-            let handle = row_slots(chunk, payload, bytes, &mut slots);
-            // SAFETY: the header's handle is one this module made.
-            let state = unsafe { agg_state::<T>(handle as u64) };
-            row(state, &slots);
+        let mut slot_array = [Slot::default(); batch::MAX_ARGS];
+        let slots = &mut slot_array[..nargs.min(batch::MAX_ARGS)];
+        let mut rows = words.chunks_exact(words_per_row).peekable();
+        while let Some(first) = rows.next() {
+            let handle = row_slots(first, payload, bytes, slots);
+            let at = handle as usize as *mut T;
+            // SAFETY: the header's handle is a live state this module made for this
+            // aggregate. The copy is the only one used until it is written back over the
+            // original, without dropping either: one owner at a time. A guest failure in
+            // between (a trap, a raise) ends the call and the host discards the instance, so
+            // the stale original is never used.
+            let mut state = unsafe { std::ptr::read(at) };
+            row(&mut state, slots);
+            while let Some(next) = rows.next_if(|next| batch::split_header(next[0]).0 == handle) {
+                row_slots(next, payload, bytes, slots);
+                row(&mut state, slots);
+            }
+            // SAFETY: see above; `at` still holds the bits `state` was read from.
+            unsafe { std::ptr::write(at, state) };
         }
     }
 

@@ -4,7 +4,8 @@
 //! - `m4(ts, value, width, t_start, t_end)`: first, last, min and max point per pixel column
 //!   (Jugel et al. 2014); mergeable, so it runs as a parallel partial aggregate.
 //! - `points(series)`: a series (what `lttb` and `m4` return) as rows `(ts, value)`.
-//! - `stats_agg(value)`: count, mean, variance, min, max (Welford; merged with Chan et al.),
+//! - `stats_agg(value)`: count, mean, variance, min, max (Youngs-Cramer sums, as PostgreSQL's
+//!   `avg` and `stddev`; merged with Chan et al.),
 //!   read with `stats_count`, `stats_mean`, `stats_variance`, `stats_stddev`, `stats_min`,
 //!   `stats_max`, and merged with the `stats_rollup` aggregate.
 //! - `percentile_agg(value)`: a DDSketch with 1% relative accuracy, read with
@@ -13,8 +14,6 @@
 //!
 //! A series is a `bytea` of 16-byte points: microseconds since 1970-01-01 UTC (i64, little
 //! endian), then the value (f64, little endian), in time order.
-
-use std::collections::BTreeMap;
 
 use plwasm_guest::{aggregate, export, Error, Table, TimestampTz};
 
@@ -79,10 +78,52 @@ impl Reader<'_> {
 
 pub use downsample::lttb;
 
+/// Points in arrival order, in blocks of [`PointLog::BLOCK`] (1 MB): growing never copies
+/// what is already stored, so a group of N points takes 16·N bytes and nothing more (a
+/// doubling `Vec` needs 3x at its last growth). A 2,000,000-point group fits the default
+/// 64MB memory cap.
+#[derive(Default)]
+pub struct PointLog {
+    blocks: Vec<Vec<(i64, f64)>>,
+    len: usize,
+}
+
+impl PointLog {
+    const BLOCK: usize = 1 << 16;
+
+    #[inline(always)]
+    fn push(&mut self, point: (i64, f64)) {
+        match self.blocks.last_mut() {
+            Some(block) if block.len() < Self::BLOCK => block.push(point),
+            _ => {
+                let mut block = Vec::with_capacity(Self::BLOCK);
+                block.push(point);
+                self.blocks.push(block);
+            }
+        }
+        self.len += 1;
+    }
+
+    #[inline(always)]
+    fn get(&self, i: usize) -> (i64, f64) {
+        self.blocks[i / Self::BLOCK][i % Self::BLOCK]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
+        self.blocks.iter().flatten().copied()
+    }
+}
+
+/// By time, then by value: points that share a timestamp sort the same whatever order they
+/// arrived in.
+fn point_order(a: &(i64, f64), b: &(i64, f64)) -> std::cmp::Ordering {
+    a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
+}
+
 /// State of `lttb`: the points seen, and the requested size.
 #[derive(Default)]
 pub struct Lttb {
-    points: Vec<(i64, f64)>,
+    points: PointLog,
     n: i32,
 }
 
@@ -93,8 +134,13 @@ impl Lttb {
         self.n = n;
     }
 
+    /// Points that arrived in time order (a scan of a table filled in time order, or
+    /// `ORDER BY ts` in the call) are used where they are. Others are copied and the copy
+    /// sorted, which needs twice the memory: a large group that arrives out of order fits the
+    /// cap with `ORDER BY ts` in the call.
     fn finalize(&self) -> Result<Vec<u8>, Error> {
-        if self.points.is_empty() {
+        let points = &self.points;
+        if points.len == 0 {
             return Ok(Vec::new());
         }
         if self.n < 3 {
@@ -103,27 +149,47 @@ impl Lttb {
                 self.n
             )));
         }
-        let mut sorted = self.points.clone();
-        sorted.sort_by_key(|p| p.0);
-        let xy: Vec<(f64, f64)> = sorted.iter().map(|&(t, v)| (t as f64, v)).collect();
-        let chosen: Vec<(i64, f64)> = lttb(&xy, self.n as usize).into_iter().map(|i| sorted[i]).collect();
+        let mut previous: Option<(i64, f64)> = None;
+        let sorted = points.iter().all(|p| {
+            let in_order = previous.is_none_or(|q| point_order(&q, &p).is_le());
+            previous = Some(p);
+            in_order
+        });
+        let xy = |p: (i64, f64)| (p.0 as f64, p.1);
+        let chosen: Vec<(i64, f64)> = if sorted {
+            lttb(points.len, self.n as usize, |i| xy(points.get(i))).into_iter().map(|i| points.get(i)).collect()
+        } else {
+            let mut copy: Vec<(i64, f64)> = points.iter().collect();
+            copy.sort_unstable_by(point_order);
+            lttb(copy.len(), self.n as usize, |i| xy(copy[i])).into_iter().map(|i| copy[i]).collect()
+        };
         Ok(encode_series(&chosen))
     }
 
     fn merge(&mut self, other: &Self) {
-        self.points.extend_from_slice(&other.points);
+        for point in other.points.iter() {
+            self.points.push(point);
+        }
         self.n = self.n.max(other.n);
     }
 
     fn serialize(&self) -> Vec<u8> {
-        let mut out = (self.n as i64).to_le_bytes().to_vec();
-        out.extend(encode_series(&self.points));
+        let mut out = Vec::with_capacity(8 + 16 * self.points.len);
+        out.extend_from_slice(&(self.n as i64).to_le_bytes());
+        for (ts, value) in self.points.iter() {
+            out.extend_from_slice(&ts.to_le_bytes());
+            out.extend_from_slice(&value.to_le_bytes());
+        }
         out
     }
 
     fn deserialize(bytes: &[u8]) -> Result<Self, Error> {
         let n = Reader(bytes).i64()? as i32;
-        Ok(Lttb { n, points: decode_series(&bytes[8..])? })
+        let mut state = Lttb { n, points: PointLog::default() };
+        for point in decode_series(&bytes[8..])? {
+            state.points.push(point);
+        }
+        Ok(state)
     }
 }
 
@@ -286,17 +352,21 @@ impl M4 {
 
 // ---------------------------------------------------------------- statistics
 
-/// Count, mean and sum of squared deviations (Welford), min and max.
+/// Count, sum and sum of squared deviations, min and max, updated as PostgreSQL's own
+/// `float8_accum` does (Youngs and Cramer): no division on the chain from one row to the next,
+/// and the same sums, so a serial `stats_mean` is exactly `avg`. The flat form (40 bytes)
+/// carries the mean, not the sum.
 #[derive(Default, Clone, Copy)]
 pub struct Stats {
     n: u64,
-    mean: f64,
+    sum: f64,
     m2: f64,
     min: f64,
     max: f64,
 }
 
 impl Stats {
+    #[inline(always)]
     fn add(&mut self, x: f64) {
         if self.n == 0 {
             self.min = x;
@@ -305,13 +375,21 @@ impl Stats {
             self.min = self.min.min(x);
             self.max = self.max.max(x);
         }
+        let old_n = self.n as f64;
         self.n += 1;
-        let delta = x - self.mean;
-        self.mean += delta / self.n as f64;
-        self.m2 += delta * (x - self.mean);
+        self.sum += x;
+        if old_n > 0.0 {
+            let n = self.n as f64;
+            let deviation = x * n - self.sum;
+            self.m2 += deviation * deviation / (n * old_n);
+        }
     }
 
-    /// Chan, Golub and LeVeque's pairwise update.
+    fn mean(&self) -> f64 {
+        self.sum / self.n as f64
+    }
+
+    /// Chan, Golub and LeVeque's pairwise update, on sums (PostgreSQL's `float8_combine`).
     fn combine(&mut self, other: &Stats) {
         if other.n == 0 {
             return;
@@ -320,19 +398,20 @@ impl Stats {
             *self = *other;
             return;
         }
-        let n = self.n + other.n;
-        let delta = other.mean - self.mean;
-        self.mean += delta * other.n as f64 / n as f64;
-        self.m2 += other.m2 + delta * delta * self.n as f64 * other.n as f64 / n as f64;
+        let (n1, n2) = (self.n as f64, other.n as f64);
+        let delta = self.sum / n1 - other.sum / n2;
+        self.m2 += other.m2 + n1 * n2 * delta * delta / (n1 + n2);
+        self.sum += other.sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
-        self.n = n;
+        self.n += other.n;
     }
 
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(40);
         out.extend_from_slice(&self.n.to_le_bytes());
-        for v in [self.mean, self.m2, self.min, self.max] {
+        let mean = if self.n > 0 { self.mean() } else { 0.0 };
+        for v in [mean, self.m2, self.min, self.max] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out
@@ -343,7 +422,8 @@ impl Stats {
             return Err(Error::invalid_parameter(format!("a stats summary has 40 bytes, not {}", bytes.len())));
         }
         let mut r = Reader(bytes);
-        Ok(Stats { n: r.u64()?, mean: r.f64()?, m2: r.f64()?, min: r.f64()?, max: r.f64()? })
+        let (n, mean) = (r.u64()?, r.f64()?);
+        Ok(Stats { n, sum: mean * n as f64, m2: r.f64()?, min: r.f64()?, max: r.f64()? })
     }
 }
 
@@ -400,7 +480,7 @@ fn stats_count(summary: &[u8]) -> Result<i64, Error> {
 #[export]
 fn stats_mean(summary: &[u8]) -> Result<Option<f64>, Error> {
     let s = Stats::decode(summary)?;
-    Ok((s.n > 0).then_some(s.mean))
+    Ok((s.n > 0).then(|| s.mean()))
 }
 
 /// Sample variance, like `var_samp` (NULL below two values).
@@ -463,18 +543,57 @@ const ALPHA: f64 = 0.01;
 /// count apart.
 #[derive(Default, Clone)]
 pub struct Sketch {
-    positive: BTreeMap<i32, u64>,
-    negative: BTreeMap<i32, u64>,
+    positive: Bins,
+    negative: Bins,
     zeros: u64,
     count: u64,
     min: f64,
     max: f64,
 }
 
+/// The counts of a contiguous range of bins, one word each: a row costs an index, not a
+/// search. Values from 1e-300 to 1e300 span about 69,000 bins, so a store stays under 600 kB
+/// however the values spread.
+#[derive(Default, Clone)]
+struct Bins {
+    first: i32,
+    counts: Vec<u64>,
+}
+
+impl Bins {
+    #[inline(always)]
+    fn add(&mut self, bin: i32, count: u64) {
+        if self.counts.is_empty() {
+            self.first = bin;
+            self.counts.push(0);
+        }
+        if bin < self.first {
+            let missing = (self.first - bin) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, missing));
+            self.first = bin;
+        }
+        let at = (bin - self.first) as usize;
+        if at >= self.counts.len() {
+            self.counts.resize(at + 1, 0);
+        }
+        self.counts[at] += count;
+    }
+
+    /// The bins that hold values, in ascending order.
+    fn iter(&self) -> impl DoubleEndedIterator<Item = (i32, u64)> + '_ {
+        self.counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| (self.first + i as i32, *c))
+    }
+
+    fn len(&self) -> usize {
+        self.iter().count()
+    }
+}
+
 fn gamma() -> f64 {
     (1.0 + ALPHA) / (1.0 - ALPHA)
 }
 
+#[inline(always)]
 fn bin(x: f64) -> i32 {
     (x.ln() / gamma().ln()).ceil() as i32
 }
@@ -485,8 +604,11 @@ fn bin_value(i: i32) -> f64 {
 
 /// Values closer to zero than this count as zero (their logarithm leaves i32 bins).
 const MIN_INDEXABLE: f64 = 1e-300;
+/// No value has a bin further from 0 (f64::MAX is bin 35,489; 1e-300 is bin -34,538).
+const MAX_BIN: i64 = 36_000;
 
 impl Sketch {
+    #[inline(always)]
     fn add(&mut self, x: f64) {
         if x.is_nan() {
             return;
@@ -500,9 +622,9 @@ impl Sketch {
         }
         self.count += 1;
         if x > MIN_INDEXABLE {
-            *self.positive.entry(bin(x)).or_default() += 1;
+            self.positive.add(bin(x), 1);
         } else if x < -MIN_INDEXABLE {
-            *self.negative.entry(bin(-x)).or_default() += 1;
+            self.negative.add(bin(-x), 1);
         } else {
             self.zeros += 1;
         }
@@ -516,11 +638,11 @@ impl Sketch {
             *self = other.clone();
             return;
         }
-        for (i, c) in &other.positive {
-            *self.positive.entry(*i).or_default() += c;
+        for (i, c) in other.positive.iter() {
+            self.positive.add(i, c);
         }
-        for (i, c) in &other.negative {
-            *self.negative.entry(*i).or_default() += c;
+        for (i, c) in other.negative.iter() {
+            self.negative.add(i, c);
         }
         self.zeros += other.zeros;
         self.count += other.count;
@@ -539,17 +661,17 @@ impl Sketch {
             for (i, c) in self.negative.iter().rev() {
                 seen += c;
                 if seen > rank {
-                    break 'found -bin_value(*i);
+                    break 'found -bin_value(i);
                 }
             }
             seen += self.zeros;
             if seen > rank {
                 break 'found 0.0;
             }
-            for (i, c) in &self.positive {
+            for (i, c) in self.positive.iter() {
                 seen += c;
                 if seen > rank {
-                    break 'found bin_value(*i);
+                    break 'found bin_value(i);
                 }
             }
             self.max
@@ -564,8 +686,8 @@ impl Sketch {
         }
         for bins in [&self.positive, &self.negative] {
             out.extend_from_slice(&(bins.len() as u64).to_le_bytes());
-            for (i, c) in bins {
-                out.extend_from_slice(&(*i as i64).to_le_bytes());
+            for (i, c) in bins.iter() {
+                out.extend_from_slice(&(i as i64).to_le_bytes());
                 out.extend_from_slice(&c.to_le_bytes());
             }
         }
@@ -577,9 +699,14 @@ impl Sketch {
         let mut sketch = Sketch { count: r.u64()?, zeros: r.u64()?, min: r.f64()?, max: r.f64()?, ..Sketch::default() };
         for negative in [false, true] {
             for _ in 0..r.u64()? {
-                let (i, c) = (r.i64()? as i32, r.u64()?);
+                let (i, c) = (r.i64()?, r.u64()?);
+                // Checked before the dense store allocates for it: a forged bin far out would
+                // ask for gigabytes.
+                if i.abs() > MAX_BIN {
+                    return Err(Error::invalid_parameter(format!("bin {i} of a percentile sketch is out of range")));
+                }
                 let bins = if negative { &mut sketch.negative } else { &mut sketch.positive };
-                bins.insert(i, c);
+                bins.add(i as i32, c);
             }
         }
         if !r.0.is_empty() {
@@ -667,6 +794,11 @@ mod tests {
         }
         let round = Sketch::decode(&s.encode()).unwrap();
         assert_eq!(round.quantile(0.5), s.quantile(0.5));
+        assert!(bin(f64::MAX) as i64 <= MAX_BIN && -(bin(MIN_INDEXABLE) as i64) <= MAX_BIN);
+        let mut forged = Sketch::default().encode();
+        forged[32..40].copy_from_slice(&1u64.to_le_bytes());
+        forged.splice(40..40, (1i64 << 31).to_le_bytes().into_iter().chain(1u64.to_le_bytes()));
+        assert!(Sketch::decode(&forged).is_err());
     }
 
     #[test]
@@ -683,6 +815,6 @@ mod tests {
         }
         a.combine(&b);
         assert_eq!(a.n, all.n);
-        assert!((a.mean - all.mean).abs() < 1e-9 && (a.m2 - all.m2).abs() < 1e-6);
+        assert!((a.mean() - all.mean()).abs() < 1e-9 && (a.m2 - all.m2).abs() < 1e-6);
     }
 }
