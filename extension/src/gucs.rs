@@ -8,9 +8,11 @@ use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use plwasm_core::limits::CallLimits;
 
 /// `plwasm.fuel_limit`: fuel units per call (about one per wasm instruction).
-/// Default 100000000 (roughly 0.1–0.5 s of guest work); range 0–2147483647; 0 means no
-/// limit. At the limit the call fails with SQLSTATE 54000 and the instance is discarded.
-pub static FUEL_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(100_000_000);
+/// Default 1000000000 (roughly 0.5–3 s of guest work: an aggregate's finalize over a few
+/// million rows fits, e.g. LTTB over 2,000,000 points uses 2.8·10⁸); range 0–2147483647; 0
+/// means no limit. At the limit the call fails with SQLSTATE 54000 and the instance is
+/// discarded. Cancel and `statement_timeout` stop a call sooner whatever its budget.
+pub static FUEL_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(1_000_000_000);
 
 /// `plwasm.max_memory`: linear memory per instance, in kB (units accepted: `'64MB'`).
 /// Default 64MB; range 64kB (one wasm page) to 4GB (the 32-bit address space). A module whose

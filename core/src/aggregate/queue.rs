@@ -316,6 +316,12 @@ impl AggregateInstance {
     pub fn take_logs(&mut self) -> LogQueue {
         self.sandbox.take_logs()
     }
+
+    /// Fuel consumed by the last guest call (for tests and benchmarks).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn fuel_used(&self) -> u64 {
+        self.sandbox.fuel_used()
+    }
 }
 
 /// The conversions of an aggregate's row arguments, when all are fixed-width (and there are

@@ -264,9 +264,17 @@ impl M4 {
         Ok(())
     }
 
+    /// The column of `ts` (within [t_start, t_end]). In 64 bits when the product fits (any
+    /// range up to centuries at chart widths): 128-bit division is a long software routine in
+    /// wasm, once per row.
+    #[inline(always)]
     fn column_of(&self, ts: i64) -> usize {
-        let offset = (ts - self.t_start) as i128 * self.width as i128 / (self.t_end - self.t_start) as i128;
-        (offset as usize).min(self.width as usize - 1)
+        let (since, span) = (ts - self.t_start, self.t_end - self.t_start);
+        let offset = match since.checked_mul(self.width as i64) {
+            Some(scaled) => (scaled / span) as usize,
+            None => (since as i128 * self.width as i128 / span as i128) as usize,
+        };
+        offset.min(self.width as usize - 1)
     }
 }
 
