@@ -76,49 +76,7 @@ impl Reader<'_> {
 
 // ---------------------------------------------------------------- LTTB
 
-pub use downsample::lttb;
-
-/// Points in arrival order, in blocks of [`PointLog::BLOCK`] (1 MB): growing never copies
-/// what is already stored, so a group of N points takes 16·N bytes and nothing more (a
-/// doubling `Vec` needs 3x at its last growth). A 2,000,000-point group fits the default
-/// 64MB memory cap.
-#[derive(Default)]
-pub struct PointLog {
-    blocks: Vec<Vec<(i64, f64)>>,
-    len: usize,
-}
-
-impl PointLog {
-    const BLOCK: usize = 1 << 16;
-
-    #[inline(always)]
-    fn push(&mut self, point: (i64, f64)) {
-        match self.blocks.last_mut() {
-            Some(block) if block.len() < Self::BLOCK => block.push(point),
-            _ => {
-                let mut block = Vec::with_capacity(Self::BLOCK);
-                block.push(point);
-                self.blocks.push(block);
-            }
-        }
-        self.len += 1;
-    }
-
-    #[inline(always)]
-    fn get(&self, i: usize) -> (i64, f64) {
-        self.blocks[i / Self::BLOCK][i % Self::BLOCK]
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
-        self.blocks.iter().flatten().copied()
-    }
-}
-
-/// By time, then by value: points that share a timestamp sort the same whatever order they
-/// arrived in.
-fn point_order(a: &(i64, f64), b: &(i64, f64)) -> std::cmp::Ordering {
-    a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
-}
+pub use downsample::{lttb, lttb_points, PointLog};
 
 /// State of `lttb`: the points seen, and the requested size.
 #[derive(Default)]
@@ -134,13 +92,9 @@ impl Lttb {
         self.n = n;
     }
 
-    /// Points that arrived in time order (a scan of a table filled in time order, or
-    /// `ORDER BY ts` in the call) are used where they are. Others are copied and the copy
-    /// sorted, which needs twice the memory: a large group that arrives out of order fits the
-    /// cap with `ORDER BY ts` in the call.
+    /// See [`lttb_points`]: points that arrived in time order are used where they are.
     fn finalize(&self) -> Result<Vec<u8>, Error> {
-        let points = &self.points;
-        if points.len == 0 {
+        if self.points.is_empty() {
             return Ok(Vec::new());
         }
         if self.n < 3 {
@@ -149,21 +103,7 @@ impl Lttb {
                 self.n
             )));
         }
-        let mut previous: Option<(i64, f64)> = None;
-        let sorted = points.iter().all(|p| {
-            let in_order = previous.is_none_or(|q| point_order(&q, &p).is_le());
-            previous = Some(p);
-            in_order
-        });
-        let xy = |p: (i64, f64)| (p.0 as f64, p.1);
-        let chosen: Vec<(i64, f64)> = if sorted {
-            lttb(points.len, self.n as usize, |i| xy(points.get(i))).into_iter().map(|i| points.get(i)).collect()
-        } else {
-            let mut copy: Vec<(i64, f64)> = points.iter().collect();
-            copy.sort_unstable_by(point_order);
-            lttb(copy.len(), self.n as usize, |i| xy(copy[i])).into_iter().map(|i| copy[i]).collect()
-        };
-        Ok(encode_series(&chosen))
+        Ok(encode_series(&lttb_points(&self.points, self.n as usize)))
     }
 
     fn merge(&mut self, other: &Self) {
@@ -174,7 +114,7 @@ impl Lttb {
     }
 
     fn serialize(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 + 16 * self.points.len);
+        let mut out = Vec::with_capacity(8 + 16 * self.points.len());
         out.extend_from_slice(&(self.n as i64).to_le_bytes());
         for (ts, value) in self.points.iter() {
             out.extend_from_slice(&ts.to_le_bytes());
