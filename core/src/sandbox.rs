@@ -297,6 +297,12 @@ impl Sandbox {
         self.store.set_fuel(limits.store_fuel()).map_err(internal)
     }
 
+    /// Bytes of linear memory the instance has (0 for an ABI 0 instance, whose memory the
+    /// host never looks at).
+    pub fn memory_size(&self) -> usize {
+        self.frames.as_ref().map_or(0, |frames| frames.memory.data_size(&self.store))
+    }
+
     /// The store and export, for the extension's unchecked fast call.
     #[inline]
     pub fn parts(&mut self) -> (&mut Store<HostState>, Func) {

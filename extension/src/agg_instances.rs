@@ -1,10 +1,12 @@
 //! The guest instances that hold wasm aggregates' states.
 //!
-//! All live states of one aggregate (module content, export prefix, caller) in a backend sit
-//! in one instance, so merging two states is one guest call. The instance lives as long as
-//! some state references it and is dropped with the last one. A call that fails marks the
-//! instance lost (a trap may leave the guest half-updated): its states are gone, and new
-//! states get a fresh instance.
+//! The live states of one aggregate (module content, export prefix, caller) in a backend sit
+//! in one instance, so merging two states is one guest call, until that instance has used
+//! half of `plwasm.max_memory`: then new states go to a fresh instance, so that groups with
+//! large states (LTTB's points) each get up to the whole cap instead of sharing one. An
+//! instance lives as long as some state references it and is dropped with the last one. A
+//! call that fails marks the instance lost (a trap may leave the guest half-updated): its
+//! states are gone, and new states get a fresh instance.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -52,6 +54,12 @@ impl SharedInstance {
         self.lost.get()
     }
 
+    /// Whether new states may go here: the instance has used less than half of the memory
+    /// cap, so the states it has and a new one each still have room to grow.
+    fn takes_new_states(&self) -> bool {
+        self.inner.try_borrow().map_or(true, |inner| inner.memory_size() < gucs::call_limits().max_memory / 2)
+    }
+
     /// The instance, for the per-row path (which calls no wasm); `None` while it is in use.
     pub fn try_inner(&self) -> Option<std::cell::RefMut<'_, AggregateInstance>> {
         self.inner.try_borrow_mut().ok()
@@ -75,7 +83,7 @@ pub fn instance_for(entry: &FunctionEntry) -> Result<Rc<SharedInstance>, PlWasmE
     let key =
         AggregateKey::of(entry).ok_or_else(|| PlWasmError::Internal { message: "not an aggregate function".into() })?;
     let live = INSTANCES.with(|map| map.borrow().get(&key).and_then(Weak::upgrade));
-    if let Some(instance) = live.filter(|i| !i.lost.get()) {
+    if let Some(instance) = live.filter(|i| !i.lost.get() && i.takes_new_states()) {
         return Ok(instance);
     }
     let backend = backend::engine();
@@ -119,7 +127,10 @@ pub fn with_instance<R>(
             instance.lost.set(true);
             INSTANCES.with(|map| {
                 if let Ok(mut map) = map.try_borrow_mut() {
-                    map.remove(&instance.key);
+                    // Only if it is the one new states go to: an older one may have failed.
+                    if map.get(&instance.key).is_some_and(|current| std::ptr::eq(current.as_ptr(), instance)) {
+                        map.remove(&instance.key);
+                    }
                 }
             });
             raise(&err, function)

@@ -187,6 +187,26 @@ impl Resolved {
     }
 }
 
+/// A copy of state `from` in `instance` (through the guest's serialize and deserialize), as
+/// a handle made for this call.
+fn copy_into(from: &Resolved, instance: &Rc<SharedInstance>, function: &str) -> Resolved {
+    let limits = gucs::call_limits();
+    let bytes = with_instance(&from.instance, function, |inner| {
+        inner.serialize(from.handle, limits, |bytes| {
+            // The guest says how large its state is: copy it out fallibly.
+            let mut copy = Vec::new();
+            copy.try_reserve_exact(bytes.len()).map_err(|_| PlWasmError::OutOfMemory {
+                bytes: bytes.len() as u64,
+                what: "a state moved between instances",
+            })?;
+            copy.extend_from_slice(bytes);
+            Ok(copy)
+        })?
+    });
+    let handle = with_instance(instance, function, |inner| inner.deserialize(&bytes, limits));
+    Resolved { instance: Rc::clone(instance), handle, object: None }
+}
+
 /// Every call of a support function that the per-row path did not take. Runs under pgrx's
 /// guard.
 ///
@@ -289,11 +309,26 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
                 // SAFETY: see above.
                 unsafe { resolve(entry, first.value) }
             };
-            if !Rc::ptr_eq(&into.instance, &from.instance) {
-                raise(&PlWasmError::StateLost, name);
-            }
-            with_instance(&into.instance, name, |inner| inner.merge(into.handle, from.handle, limits));
-            from.release_if_temporary();
+            // States of one aggregate sit in different instances once one grew large
+            // (agg_instances): the guest merges only within one, so `from` is copied over.
+            let from = if Rc::ptr_eq(&into.instance, &from.instance) {
+                from
+            } else {
+                let copied = copy_into(&from, &into.instance, name);
+                from.release_if_temporary();
+                copied
+            };
+            with_instance(&into.instance, name, |inner| {
+                inner.merge(into.handle, from.handle, limits)?;
+                // A state made for this merge is freed now, not at the next batch: a large
+                // one (LTTB's points) would otherwise still take its room when the next
+                // partial state arrives.
+                if from.object.is_none() {
+                    inner.release(from.handle);
+                    inner.flush(limits)?;
+                }
+                Ok(())
+            });
             // SAFETY: context is the aggregate's.
             unsafe { into.into_transition_value(context) }.0
         }

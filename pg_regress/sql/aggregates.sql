@@ -243,12 +243,26 @@ SELECT wtrap(x) FROM (VALUES (1.0), (-1.0)) v(x);
 RESET statement_timeout;
 RESET plwasm.fuel_limit;
 SELECT wsum(x) FROM generate_series(1, 10) x;
--- All states of an aggregate share one instance, so many groups hit plwasm.max_memory.
+-- The states of an aggregate share an instance until it has used half of plwasm.max_memory;
+-- then new states get a fresh one. So 100 groups of 64 kB run under a 2MB cap, and what bounds
+-- them together is plwasm.max_session_memory.
 SET plwasm.max_memory = '2MB';
 SELECT count(w) FROM (SELECT x % 10, wbig(x) AS w FROM generate_series(1, 100) x GROUP BY 1) q;
 SELECT count(w) FROM (SELECT x, wbig(x) AS w FROM generate_series(1, 100) x GROUP BY 1) q;
+SET plwasm.max_session_memory = '4MB';
+SELECT count(w) FROM (SELECT x, wbig(x) AS w FROM generate_series(1, 100) x GROUP BY 1) q;
+\echo :LAST_ERROR_SQLSTATE
+RESET plwasm.max_session_memory;
 RESET plwasm.max_memory;
 SELECT count(w) FROM (SELECT x, wbig(x) AS w FROM generate_series(1, 100) x GROUP BY 1) q;
+-- States in different instances still merge: under a one-page cap every new state gets an
+-- instance of its own, so each merge of this rollup copies a stored state across.
+CREATE AGGREGATE wsum_partial(float8) (SFUNC = wsum_acc, STYPE = plwasm.state);
+CREATE AGGREGATE wsum_rollup(plwasm.state) (SFUNC = wsum_merge, STYPE = plwasm.state, FINALFUNC = wsum_fin);
+CREATE TABLE wsum_parts AS SELECT x % 4 AS k, wsum_partial(x) AS s FROM generate_series(1, 100) x GROUP BY 1;
+SET plwasm.max_memory = '64kB';
+SELECT wsum_rollup(s ORDER BY k) AS rolled_up, (SELECT sum(x) FROM generate_series(1, 100) x) AS expected FROM wsum_parts;
+RESET plwasm.max_memory;
 
 -- Support functions run only inside aggregates.
 SELECT wsum_fin(NULL::plwasm.state);

@@ -66,8 +66,9 @@ fn lttb_native_acc(
 /// wasm module encodes them).
 #[pg_extern(parallel_safe)]
 fn lttb_native_final(state: Internal) -> Option<Vec<u8>> {
+    let mut state = state;
     // SAFETY: the state is a NativeLttb made by lttb_native_acc.
-    let lttb = unsafe { state.get::<NativeLttb>() }?;
+    let lttb = unsafe { state.get_mut::<NativeLttb>() }?;
     if lttb.points.is_empty() {
         return Some(Vec::new());
     }
@@ -75,7 +76,7 @@ fn lttb_native_final(state: Internal) -> Option<Vec<u8>> {
         pgrx::error!("lttb needs n >= 3 (the first, the last and one bucket), not {}", lttb.n);
     }
     let mut out = Vec::with_capacity(lttb.n as usize * 16);
-    for (ts, value) in downsample::lttb_points(&lttb.points, lttb.n as usize) {
+    for (ts, value) in downsample::lttb_points(&mut lttb.points, lttb.n as usize) {
         out.extend_from_slice(&ts.to_le_bytes());
         out.extend_from_slice(&value.to_le_bytes());
     }

@@ -312,6 +312,11 @@ impl AggregateInstance {
         Ok(handle)
     }
 
+    /// Bytes of linear memory the instance has.
+    pub fn memory_size(&self) -> usize {
+        self.sandbox.memory_size()
+    }
+
     /// The messages the guest queued with `plwasm.log` since the last take.
     pub fn take_logs(&mut self) -> LogQueue {
         self.sandbox.take_logs()

@@ -2,53 +2,73 @@
 //! wasm module and into the native benchmark extension (bench/native-lttb), so both run the
 //! same code, from collecting the points to choosing them.
 
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
 /// Largest-Triangle-Three-Buckets, exactly as published (Sveinn Steinarsson, "Downsampling
 /// Time Series for Visual Representation", 2013, algorithm 1.2 and the reference code): the
 /// first and last points are kept; the others are split into `threshold - 2` buckets of equal
 /// size by position; from each bucket the point forming the largest triangle with the point
 /// chosen in the previous bucket and the average of the next bucket is kept.
 ///
-/// The input is `len` points; `xy(i)` reads point `i`'s coordinates, so callers keep their
-/// points however they store them (no converted copy of the input). Returns the positions
-/// of the points kept, ascending.
+/// The input is `len` points; `xy(i)` reads point `i`'s coordinates. Returns the positions of
+/// the points kept, ascending.
 pub fn lttb(len: usize, threshold: usize, xy: impl Fn(usize) -> (f64, f64)) -> Vec<usize> {
+    lttb_in_order(len, threshold, || 0..len, xy)
+}
+
+/// [`lttb`] over `len` points that each call of `points` yields in order: two cursors walk
+/// them, one a bucket ahead of the other to average the next bucket, so nothing is buffered
+/// or indexed. Returns the points kept.
+pub fn lttb_in_order<P: Copy, I: Iterator<Item = P>>(
+    len: usize,
+    threshold: usize,
+    points: impl Fn() -> I,
+    xy: impl Fn(P) -> (f64, f64),
+) -> Vec<P> {
     if threshold >= len || threshold < 3 {
-        return (0..len).collect();
+        return points().take(len).collect();
     }
-    let mut sampled = Vec::with_capacity(threshold);
     let every = (len - 2) as f64 / (threshold - 2) as f64;
-    let mut a = 0usize;
-    sampled.push(0);
+    let bound = |i: usize| (i as f64 * every).floor() as usize + 1;
+    let (mut scan, mut ahead) = (points(), points());
+    let Some(first) = scan.next() else { return Vec::new() };
+    let mut sampled = Vec::with_capacity(threshold);
+    sampled.push(first);
+    let mut a = first;
+    let mut last = first;
+    // `ahead` starts at the first averaged bucket, `scan` at point 1.
+    ahead.by_ref().take(bound(1)).for_each(drop);
     for i in 0..threshold - 2 {
-        let avg_start = ((i + 1) as f64 * every).floor() as usize + 1;
-        let avg_end = (((i + 2) as f64 * every).floor() as usize + 1).min(len);
-        let avg_len = (avg_end - avg_start) as f64;
+        // Bucket i + 1 (the last one ends at the last point): its average.
+        let (avg_start, avg_end) = (bound(i + 1), bound(i + 2).min(len));
         let (mut avg_x, mut avg_y) = (0.0, 0.0);
-        for point in avg_start..avg_end {
+        for point in ahead.by_ref().take(avg_end - avg_start) {
             let (x, y) = xy(point);
             avg_x += x;
             avg_y += y;
+            last = point;
         }
+        let avg_len = (avg_end - avg_start) as f64;
         avg_x /= avg_len;
         avg_y /= avg_len;
 
-        let range_start = (i as f64 * every).floor() as usize + 1;
-        let range_end = ((i + 1) as f64 * every).floor() as usize + 1;
+        // Bucket i: the point with the largest triangle (the first of equals).
         let (ax, ay) = xy(a);
         let mut max_area = -1.0;
-        let mut next_a = range_start;
-        for j in range_start..range_end {
-            let (x, y) = xy(j);
+        let mut chosen = None;
+        for point in scan.by_ref().take(bound(i + 1) - bound(i)) {
+            let (x, y) = xy(point);
             let area = ((ax - avg_x) * (y - ay) - (ax - x) * (avg_y - ay)).abs() * 0.5;
-            if area > max_area {
+            if chosen.is_none() || area > max_area {
                 max_area = area;
-                next_a = j;
+                chosen = Some(point);
             }
         }
-        sampled.push(next_a);
-        a = next_a;
+        a = chosen.unwrap_or(a);
+        sampled.push(a);
     }
-    sampled.push(len - 1);
+    sampled.push(last);
     sampled
 }
 
@@ -97,29 +117,119 @@ impl PointLog {
 
 /// By time, then by value: points that share a timestamp sort the same whatever order they
 /// arrived in.
-fn point_order(a: &(i64, f64), b: &(i64, f64)) -> std::cmp::Ordering {
+fn point_order(a: &(i64, f64), b: &(i64, f64)) -> Ordering {
     a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
 }
 
-/// The points [`lttb`] keeps of `points` taken in time order, x being the timestamp. Points
-/// that arrived in time order (a scan of a table filled in time order, or `ORDER BY ts` in
-/// the aggregate call) are used where they are; others are copied and the copy sorted, which
-/// takes twice the memory.
-pub fn lttb_points(points: &PointLog, threshold: usize) -> Vec<(i64, f64)> {
-    let mut previous: Option<(i64, f64)> = None;
-    let sorted = points.iter().all(|p| {
-        let in_order = previous.is_none_or(|q| point_order(&q, &p).is_le());
-        previous = Some(p);
-        in_order
-    });
-    let xy = |p: (i64, f64)| (p.0 as f64, p.1);
-    if sorted {
-        lttb(points.len(), threshold, |i| xy(points.get(i))).into_iter().map(|i| points.get(i)).collect()
-    } else {
-        let mut copy: Vec<(i64, f64)> = points.iter().collect();
-        copy.sort_unstable_by(point_order);
-        lttb(copy.len(), threshold, |i| xy(copy[i])).into_iter().map(|i| copy[i]).collect()
+impl PointLog {
+    /// Sorts each block in place (the log holds the same points), so [`PointLog::in_order`]
+    /// can merge them. Blocks already in order are left alone.
+    pub fn sort_blocks(&mut self) {
+        for block in &mut self.blocks {
+            if !block.is_sorted_by(|a, b| point_order(a, b).is_le()) {
+                block.sort_unstable_by(point_order);
+            }
+        }
     }
+
+    /// The points in time order, once every block is sorted ([`PointLog::sort_blocks`]).
+    /// Blocks that follow each other form a run (all of them, for points that arrived in
+    /// time order); the runs are merged, so a merge of a few sorted partial states costs a
+    /// comparison or two per point.
+    pub fn in_order(&self) -> InOrder<'_> {
+        let follows = |a: &Vec<(i64, f64)>, b: &Vec<(i64, f64)>| match (a.last(), b.first()) {
+            (Some(a), Some(b)) => point_order(a, b).is_le(),
+            _ => true,
+        };
+        let mut runs = Vec::new();
+        let mut start = 0;
+        for block in 1..=self.blocks.len() {
+            if block == self.blocks.len() || !follows(&self.blocks[block - 1], &self.blocks[block]) {
+                runs.push((start, block));
+                start = block;
+            }
+        }
+        if runs.len() <= 1 {
+            return InOrder(Walk::Consecutive(self.blocks.iter().flatten()));
+        }
+        let heads = runs
+            .into_iter()
+            .filter(|&(start, _)| !self.blocks[start].is_empty())
+            .map(|(start, end)| Head { point: self.blocks[start][0], block: start, at: 0, end })
+            .collect();
+        InOrder(Walk::Merged { log: self, heads })
+    }
+}
+
+/// The next point of one run of blocks in a merge (the heap's top is the smallest).
+struct Head {
+    point: (i64, f64),
+    block: usize,
+    at: usize,
+    /// The block after the run's last.
+    end: usize,
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> Ordering {
+        point_order(&other.point, &self.point).then(other.block.cmp(&self.block))
+    }
+}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Head {}
+
+/// [`PointLog::in_order`]'s iterator.
+pub struct InOrder<'a>(Walk<'a>);
+
+enum Walk<'a> {
+    Consecutive(std::iter::Flatten<std::slice::Iter<'a, Vec<(i64, f64)>>>),
+    Merged { log: &'a PointLog, heads: BinaryHeap<Head> },
+}
+
+impl Iterator for InOrder<'_> {
+    type Item = (i64, f64);
+
+    #[inline]
+    fn next(&mut self) -> Option<(i64, f64)> {
+        match &mut self.0 {
+            Walk::Consecutive(points) => points.next().copied(),
+            Walk::Merged { log, heads } => {
+                let mut head = heads.peek_mut()?;
+                let point = head.point;
+                if head.at + 1 < log.blocks[head.block].len() {
+                    head.at += 1;
+                } else if head.block + 1 < head.end && !log.blocks[head.block + 1].is_empty() {
+                    (head.block, head.at) = (head.block + 1, 0);
+                } else {
+                    std::collections::binary_heap::PeekMut::pop(head);
+                    return Some(point);
+                }
+                head.point = log.blocks[head.block][head.at];
+                Some(point)
+            }
+        }
+    }
+}
+
+/// The points [`lttb`] keeps of `points` taken in time order, x being the timestamp. Sorts
+/// the log's blocks in place when they are not in order (no copy of the points: a group
+/// takes the memory of its points, in any arrival order).
+pub fn lttb_points(points: &mut PointLog, threshold: usize) -> Vec<(i64, f64)> {
+    points.sort_blocks();
+    let points = &*points;
+    lttb_in_order(points.len(), threshold, || points.in_order(), |p| (p.0 as f64, p.1))
 }
 
 #[cfg(test)]
@@ -137,6 +247,23 @@ mod tests {
     }
 
     #[test]
+    #[ignore]
+    fn timing_of_merged_partial_states() {
+        // Three workers' partial states of 2M points, chunks of 1000 points dealt in turn.
+        let mut log = PointLog::default();
+        for worker in 0..3i64 {
+            for i in 0..2_000_000i64 {
+                if (i / 1000) % 3 == worker {
+                    log.push((i, (i % 17) as f64));
+                }
+            }
+        }
+        let start = std::time::Instant::now();
+        let kept = lttb_points(&mut log, 1000);
+        eprintln!("{} points kept in {:?}", kept.len(), start.elapsed());
+    }
+
+    #[test]
     fn arrival_order_does_not_matter() {
         let (mut in_order, mut shuffled) = (PointLog::default(), PointLog::default());
         for i in 0..200_000i64 {
@@ -146,8 +273,22 @@ mod tests {
         }
         assert_eq!(in_order.len(), 200_000);
         assert_eq!(in_order.get(70_000), (70_000, ((70_000 * 7) % 13) as f64));
-        let kept = lttb_points(&in_order, 500);
+        let kept = lttb_points(&mut in_order, 500);
         assert_eq!(kept.len(), 500);
-        assert_eq!(kept, lttb_points(&shuffled, 500));
+        assert_eq!(kept, lttb_points(&mut shuffled, 500));
+        assert!(shuffled.in_order().map(|p| p.0).eq(0..200_000));
+        // Two sorted runs, as a merge of two partial states leaves them.
+        let mut runs = PointLog::default();
+        for i in (0..200_000i64).filter(|i| i % 2 == 0).chain((0..200_000).filter(|i| i % 2 == 1)) {
+            runs.push((i, ((i * 7) % 13) as f64));
+        }
+        runs.sort_blocks();
+        assert!(runs.in_order().map(|p| p.0).eq(0..200_000));
+        assert_eq!(lttb_points(&mut runs, 500), kept);
+        // The same points as the index form over the sorted points.
+        let sorted: Vec<(i64, f64)> = in_order.iter().collect();
+        let by_index: Vec<(i64, f64)> =
+            lttb(sorted.len(), 500, |i| (sorted[i].0 as f64, sorted[i].1)).into_iter().map(|i| sorted[i]).collect();
+        assert_eq!(kept, by_index);
     }
 }

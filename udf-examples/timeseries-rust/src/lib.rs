@@ -92,8 +92,10 @@ impl Lttb {
         self.n = n;
     }
 
-    /// See [`lttb_points`]: points that arrived in time order are used where they are.
-    fn finalize(&self) -> Result<Vec<u8>, Error> {
+    /// See [`lttb_points`]: no copy of the points, whatever order they arrived in (sorting
+    /// the state's blocks in place leaves the same points, so a later call gives the same
+    /// answer).
+    fn finalize(&mut self) -> Result<Vec<u8>, Error> {
         if self.points.is_empty() {
             return Ok(Vec::new());
         }
@@ -103,7 +105,7 @@ impl Lttb {
                 self.n
             )));
         }
-        Ok(encode_series(&lttb_points(&self.points, self.n as usize)))
+        Ok(encode_series(&lttb_points(&mut self.points, self.n as usize)))
     }
 
     fn merge(&mut self, other: &Self) {
@@ -125,9 +127,15 @@ impl Lttb {
 
     fn deserialize(bytes: &[u8]) -> Result<Self, Error> {
         let n = Reader(bytes).i64()? as i32;
+        let series = &bytes[8..];
+        if series.len() % 16 != 0 {
+            return Err(Error::invalid_parameter("an lttb state is a size and 16-byte points"));
+        }
+        // Straight into the log: no intermediate copy of the points.
         let mut state = Lttb { n, points: PointLog::default() };
-        for point in decode_series(&bytes[8..])? {
-            state.points.push(point);
+        for p in series.chunks_exact(16) {
+            let ts = i64::from_le_bytes(p[0..8].try_into().unwrap_or_default());
+            state.points.push((ts, f64::from_le_bytes(p[8..16].try_into().unwrap_or_default())));
         }
         Ok(state)
     }
