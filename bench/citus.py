@@ -58,9 +58,8 @@ INSERT INTO bpts SELECT d, '2026-01-01'::timestamptz + i * interval '1 second',
 CREATE TABLE bpts_local AS SELECT * FROM bpts;
 VACUUM ANALYZE bpts_local;
 """)
-    lift = "SET plwasm.max_memory = '1GB'; SET plwasm.max_session_memory = '2GB'; SET plwasm.fuel_limit = 0;\n"
     queries = [q.format(t=t) + ";" for _, q in QUERIES for t in ("bpts_local", "bpts")]
-    script = lift + "\n".join(queries) + "\n\\timing on\n" + "\n".join(queries * args.rounds)
+    script = "\n".join(queries) + "\n\\timing on\n" + "\n".join(queries * args.rounds)
     times = timings(psql(args.port, script))
     medians = [statistics.median(times[i::len(queries)]) for i in range(len(queries))]
     rows = args.devices * args.points
@@ -68,7 +67,7 @@ VACUUM ANALYZE bpts_local;
     print()
     print(f"{rows:,} points ({args.devices} devices x {args.points:,}), distributed by device over 32 shards,"
           f" and the same rows in one table on the coordinator; median of {args.rounds} interleaved rounds,"
-          " plwasm limits lifted as in the demo. `bench/citus.py`, cluster from `scripts/citus.sh`.")
+          " plwasm's limits at their defaults. `bench/citus.py`, cluster from `scripts/citus.sh`.")
     print()
     print("| query | one node (ms) | Citus (ms) | Citus / one node |")
     print("|---|---:|---:|---:|")

@@ -6,6 +6,10 @@ pub const ABI_EXPORT_PREFIX: &str = "plwasm_abi_v";
 pub const ABI1_EXPORT: &str = "plwasm_abi_v1";
 /// The guest's allocator: `(size: i32) -> i32`, 8-aligned, 0 on failure.
 pub const ALLOC_EXPORT: &str = "plwasm_alloc";
+/// Optional: `(address: i32, size: i32) -> ()` takes back an argument buffer `plwasm_alloc`
+/// gave. A module that exports it gets large buffers back after each call instead of keeping
+/// them for the next.
+pub const FREE_EXPORT: &str = "plwasm_free";
 /// The guest's linear memory.
 pub const MEMORY_EXPORT: &str = "memory";
 

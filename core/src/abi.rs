@@ -24,12 +24,15 @@ use wasmtime::ValRaw;
 use crate::error::{PlWasmError, Result};
 use crate::types::{DatumConversion, Passing, SqlSignature, SqlType, WasmType};
 
-pub use plwasm_contract::names::{ALLOC_EXPORT, IMPORT_MODULE, MEMORY_EXPORT};
+pub use plwasm_contract::names::{ALLOC_EXPORT, FREE_EXPORT, IMPORT_MODULE, MEMORY_EXPORT};
 pub use plwasm_contract::slot::{Slot, FLAG_NULL, SIZE as SLOT_SIZE};
 /// The largest value PostgreSQL stores in one field: 1 GB less the varlena header.
 pub const MAX_VALUE_BYTES: u64 = 0x3FFF_FFFF - 4;
 /// The smallest argument buffer plwasm asks for; it doubles when a call needs more.
 pub const MIN_ARG_BUFFER: usize = 4096;
+/// Argument buffers up to this size are kept for the next call; larger ones go back to a
+/// guest that exports `plwasm_free` once the call is over.
+pub const MAX_KEPT_ARG_BUFFER: usize = 1 << 20;
 
 /// A value crossing the boundary: an argument as the extension hands it over (after
 /// detoasting), or a result borrowed from guest memory until the caller has copied it.

@@ -6,7 +6,9 @@
 
 use wasmtime::{Engine, Func, Instance, Linker, Memory, Module, Store, Trap, TypedFunc, UpdateDeadline, WasmBacktrace};
 
-use crate::abi::{self, Value, ALLOC_EXPORT, MEMORY_EXPORT, MIN_ARG_BUFFER, SLOT_SIZE};
+use crate::abi::{
+    self, Value, ALLOC_EXPORT, FREE_EXPORT, MAX_KEPT_ARG_BUFFER, MEMORY_EXPORT, MIN_ARG_BUFFER, SLOT_SIZE,
+};
 use crate::error::{PlWasmError, Result, TrapKind};
 use crate::host::{self, HostState, LogQueue};
 use crate::limits::{CallLimits, GuestLimiter, SessionBudget};
@@ -52,6 +54,8 @@ pub struct Sandbox {
 struct FrameAbi {
     memory: Memory,
     alloc: TypedFunc<i32, i32>,
+    /// The guest's `plwasm_free`, if it exports one.
+    free: Option<TypedFunc<(i32, i32), ()>>,
     entry: TypedFunc<i32, ()>,
     /// The argument buffer from `plwasm_alloc`: (address, size). Reused across calls and
     /// replaced by a larger one (the old one is left to the guest) when a call needs more.
@@ -115,7 +119,11 @@ impl Sandbox {
             let memory = instance.get_memory(&mut store, MEMORY_EXPORT).ok_or_else(|| vanished(MEMORY_EXPORT))?;
             let alloc = instance.get_typed_func::<i32, i32>(&mut store, ALLOC_EXPORT).map_err(internal)?;
             let entry = func.typed::<i32, ()>(&store).map_err(internal)?;
-            Some(FrameAbi { memory, alloc, entry, buffer: None })
+            let free = match instance.get_func(&mut store, FREE_EXPORT) {
+                Some(free) => Some(free.typed::<(i32, i32), ()>(&store).map_err(internal)?),
+                None => None,
+            };
+            Some(FrameAbi { memory, alloc, free, entry, buffer: None })
         };
         Ok(Sandbox { store, instance, func, frames, fuel_limit: limits.fuel, fuel_metered, stack_limit })
     }
@@ -194,7 +202,22 @@ impl Sandbox {
             return Err(self.classify_call_error(err));
         }
         let result_slot = frame + SLOT_SIZE * args.len();
-        Ok(finish(memory.data(&self.store), result_slot))
+        let result = finish(memory.data(&self.store), result_slot);
+        self.give_back_large_buffer()?;
+        Ok(result)
+    }
+
+    /// Hands an argument buffer past [`MAX_KEPT_ARG_BUFFER`] back to a guest that exports
+    /// `plwasm_free`, so one large argument (a flat aggregate state) does not keep its room
+    /// in the guest's memory for good.
+    fn give_back_large_buffer(&mut self) -> Result<()> {
+        let Some(frames) = self.frames.as_mut() else { return Ok(()) };
+        let (Some((address, size)), Some(free)) = (frames.buffer, frames.free.clone()) else { return Ok(()) };
+        if size <= MAX_KEPT_ARG_BUFFER {
+            return Ok(());
+        }
+        frames.buffer = None;
+        free.call(&mut self.store, (address as i32, size as i32)).map_err(|err| self.classify_call_error(err))
     }
 
     /// Copies `words` (little-endian) and then `tail` into the argument buffer and calls
@@ -220,7 +243,7 @@ impl Sandbox {
         if let Err(err) = func.call(&mut self.store, (address as i32, count)) {
             return Err(self.classify_call_error(err));
         }
-        Ok(())
+        self.give_back_large_buffer()
     }
 
     /// A typed call of another export, with this sandbox's limits.

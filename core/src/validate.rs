@@ -3,7 +3,7 @@
 
 use wasmtime::{Engine, ExternType, Module};
 
-use crate::abi::{ALLOC_EXPORT, IMPORT_MODULE, MEMORY_EXPORT};
+use crate::abi::{ALLOC_EXPORT, FREE_EXPORT, IMPORT_MODULE, MEMORY_EXPORT};
 use crate::aggregate::SupportRole;
 use crate::error::{PlWasmError, Result};
 use crate::introspect::describe_func_type;
@@ -192,8 +192,22 @@ pub fn check_imports(module: &Module, abi: u32) -> Result<()> {
     Ok(())
 }
 
-/// ABI 1 modules export their memory and an allocator.
+/// ABI 1 modules export their memory and an allocator, and may export a free for buffers.
 fn check_frame_exports(module: &Module) -> Result<()> {
+    match module.get_export(FREE_EXPORT) {
+        None => {}
+        Some(ExternType::Func(f)) if describe_func_type(&f) == "(i32, i32) -> ()" => {}
+        Some(other) => {
+            return Err(PlWasmError::AbiExportMissing {
+                name: FREE_EXPORT,
+                expected: "a function (i32, i32) -> ()",
+                actual: Some(match other {
+                    ExternType::Func(f) => format!("a function {}", describe_func_type(&f)),
+                    t => extern_kind(&t).to_string(),
+                }),
+            })
+        }
+    }
     match module.get_export(MEMORY_EXPORT) {
         Some(ExternType::Memory(_)) => {}
         other => {

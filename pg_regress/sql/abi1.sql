@@ -158,6 +158,27 @@ CREATE FUNCTION bad_alloc(t text) RETURNS text LANGUAGE wasm AS $$
 $$;
 SELECT bad_alloc('x');
 \echo :LAST_ERROR_SQLSTATE
+-- A module that exports plwasm_free gets an argument buffer over 1MB back once the call is
+-- over; smaller buffers are kept for the next call. This one counts what it got back.
+CREATE FUNCTION frees(t text) RETURNS int8 STRICT LANGUAGE wasm AS $$
+(module (memory (export "memory") 64) (global (export "plwasm_abi_v1") i32 (i32.const 1))
+  (global $heap (mut i32) (i32.const 1024)) (global $freed (mut i32) (i32.const 0))
+  (func (export "plwasm_alloc") (param $n i32) (result i32) (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.and (i32.add (i32.add (global.get $heap) (local.get $n)) (i32.const 7)) (i32.const -8)))
+    (local.get $p))
+  (func (export "plwasm_free") (param i32 i32) (global.set $freed (i32.add (global.get $freed) (i32.const 1))))
+  (func (export "frees") (param $f i32) (i64.store offset=24 (local.get $f) (i64.extend_i32_u (global.get $freed)))))
+$$;
+SELECT frees(repeat('y', 2000000)) AS during_big_call, frees('x') AS after_it;
+SELECT frees('x') AS small_buffers_are_kept;
+CREATE FUNCTION bad_free(t text) RETURNS text LANGUAGE wasm AS $$
+(module (memory (export "memory") 1) (global (export "plwasm_abi_v1") i32 (i32.const 1))
+  (func (export "plwasm_alloc") (param i32) (result i32) i32.const 8)
+  (func (export "plwasm_free") (param i32))
+  (func (export "bad_free") (param i32)))
+$$;
+\echo :LAST_ERROR_SQLSTATE
 -- After all that, the session and the probe still work.
 SELECT echo_text('still fine'), is_null_int(NULL) AS n;
 --

@@ -360,6 +360,19 @@ pub extern "C" fn plwasm_alloc(size: i32) -> i32 {
     unsafe { std::alloc::alloc(layout) as usize as i32 }
 }
 
+const _: () = assert!(names::same(names::FREE_EXPORT, "plwasm_free"));
+
+/// Takes back a buffer `plwasm_alloc` gave the host.
+#[no_mangle]
+pub extern "C" fn plwasm_free(address: i32, size: i32) {
+    let align = plwasm_contract::slot::ALIGN;
+    let Ok(layout) = std::alloc::Layout::from_size_align((size as u32 as usize).max(1), align) else { return };
+    if address != 0 {
+        // SAFETY: the host hands back each block it got from plwasm_alloc once, with its size.
+        unsafe { std::alloc::dealloc(address as u32 as usize as *mut u8, layout) }
+    }
+}
+
 thread_local! {
     /// The last result's storage, kept until the next call so the host can copy it out.
     static HELD: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
