@@ -20,7 +20,13 @@ tmp="$(mktemp)"
     echo "Written by \`bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'). Machine: $(nproc) cores"\
          "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/ {print $2}') GiB;"\
          "$("$PG_BIN/postgres" --version); $(rustc --version | cut -d' ' -f1-2); wasmtime 48."
-    echo "Numbers from one run on a shared 2-core machine: differences under ~5 ns/row are noise."
+    commit="$(git rev-parse --short HEAD)"
+    git diff --quiet HEAD -- . ':!BENCHMARKS.md' || commit="$commit plus uncommitted changes"
+    echo "Commit: $commit. Numbers from one run on a shared 2-core machine: differences under ~5 ns/row are noise."
+    echo
+    echo "Server settings that differ from PostgreSQL's defaults (\\`scripts/pg.sh\\`):"\
+         "$("$PG_BIN/psql" -X -At -d postgres -c "SELECT string_agg(format('%s = %s', name, current_setting(name)), ', ' ORDER BY name) FROM pg_settings WHERE source NOT IN ('default', 'override', 'client') AND name NOT IN ('port', 'unix_socket_directories', 'listen_addresses', 'lc_messages', 'lc_monetary', 'lc_numeric', 'lc_time', 'default_text_search_config', 'log_timezone', 'TimeZone', 'DateStyle', 'dynamic_shared_memory_type', 'max_wal_size', 'min_wal_size')")."\
+         "plwasm's settings are all at their defaults; each section names the session settings it uses."
     echo
     log "scalar functions" >&2
     python3 bench/scalar.py "$@"
@@ -43,6 +49,15 @@ tmp="$(mktemp)"
     echo
     log "metering" >&2
     cargo run -q --release -p plwasm-core --example call_overhead
+    echo
+    echo "### Metering on the time-series kernels"
+    echo
+    echo "\\`cargo run --release -p plwasm-core --example kernel_metering\\`: each aggregate of the time-series module"\
+         "given one group of 2,000,000 points as the extension hands them over, then finalized, with plwasm's engine"\
+         "and with its fuel and epoch checks compiled out; no PostgreSQL, no fuel cap, the default 64MB memory cap."
+    echo
+    log "kernel metering" >&2
+    cargo run -q --release -p plwasm-core --example kernel_metering "$ROOT/udf-examples/build/timeseries.wasm"
     echo
     echo "### An aggregate's row queue outside PostgreSQL"
     echo
