@@ -45,6 +45,7 @@ impl Slot {
     }
 
     /// The slot's 16 bytes as they sit in memory.
+    #[inline]
     pub fn to_bytes(self) -> [u8; SIZE] {
         let mut bytes = [0u8; SIZE];
         bytes[FLAGS_AT..LEN_AT].copy_from_slice(&self.flags.to_le_bytes());
@@ -54,6 +55,7 @@ impl Slot {
     }
 
     /// A slot read from its 16 bytes.
+    #[inline]
     pub fn from_bytes(bytes: [u8; SIZE]) -> Slot {
         let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         let mut value = [0u8; 8];

@@ -50,34 +50,42 @@ pub enum Value<'a> {
     },
 }
 
-/// Where each argument's payload goes, relative to the frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How much room a frame needs: the slots, then each payload 8-aligned, in argument order.
+/// Payload offsets are not stored (nothing is allocated per call): [`payload_offsets`] walks
+/// them again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameLayout {
     /// Bytes the frame and payloads need.
     pub total: usize,
-    /// Payload offset of each argument (0 for those with none).
-    pub offsets: Vec<usize>,
 }
 
 fn align8(n: usize) -> usize {
     n.checked_next_multiple_of(8).unwrap_or(usize::MAX)
 }
 
+/// The payload offset of each argument relative to the frame (0 for those with none).
+fn payload_offsets<'v>(args: &'v [Value<'_>]) -> impl Iterator<Item = usize> + 'v {
+    let mut end = SLOT_SIZE * (args.len() + 1);
+    args.iter().map(move |arg| match arg {
+        Value::Bytes(bytes) | Value::Array { bytes, .. } => {
+            let at = end;
+            // Saturating: a sum past usize is refused as too large by the caller.
+            end = align8(end.saturating_add(bytes.len()));
+            at
+        }
+        Value::Null | Value::Fixed(_) => 0,
+    })
+}
+
 /// Lays out the frame for `args`: slots first, then each payload 8-aligned.
 pub fn layout(args: &[Value<'_>]) -> FrameLayout {
     let mut total = SLOT_SIZE * (args.len() + 1);
-    let mut offsets = Vec::with_capacity(args.len());
     for arg in args {
-        match arg {
-            Value::Bytes(bytes) | Value::Array { bytes, .. } => {
-                offsets.push(total);
-                // Saturating: a sum past usize is refused as too large by the caller.
-                total = align8(total.saturating_add(bytes.len()));
-            }
-            Value::Null | Value::Fixed(_) => offsets.push(0),
+        if let Value::Bytes(bytes) | Value::Array { bytes, .. } = arg {
+            total = align8(total.saturating_add(bytes.len()));
         }
     }
-    FrameLayout { total, offsets }
+    FrameLayout { total }
 }
 
 /// A fixed-width value as it sits in a slot's 64 bits (i32 values sign-extended).
@@ -100,11 +108,13 @@ fn slot_to_fixed(ty: WasmType, value: u64) -> ValRaw {
     }
 }
 
+#[inline]
 fn write_slot(memory: &mut [u8], at: usize, flags: u32, len: u32, value: u64) {
     memory[at..at + SLOT_SIZE].copy_from_slice(&Slot { flags, len, value }.to_bytes());
 }
 
 /// The slot at `at`, or `None` when it is not inside `memory`.
+#[inline]
 fn read_slot(memory: &[u8], at: usize) -> Option<Slot> {
     let raw = memory.get(at..at.checked_add(SLOT_SIZE)?)?;
     Some(Slot::from_bytes(raw.try_into().ok()?))
@@ -112,6 +122,7 @@ fn read_slot(memory: &[u8], at: usize) -> Option<Slot> {
 
 /// Writes the frame for `args` at `frame` (the buffer has room for `layout.total` bytes):
 /// one copy of each payload.
+#[inline]
 pub fn write_frame(
     memory: &mut [u8],
     frame: usize,
@@ -122,7 +133,7 @@ pub fn write_frame(
     if frame.checked_add(layout.total).is_none_or(|end| end > memory.len()) {
         return Err(PlWasmError::Internal { message: "argument buffer outside guest memory".into() });
     }
-    for (i, ((arg, ty), offset)) in args.iter().zip(&signature.args).zip(&layout.offsets).enumerate() {
+    for (i, ((arg, ty), offset)) in args.iter().zip(&signature.args).zip(payload_offsets(args)).enumerate() {
         let slot = frame + SLOT_SIZE * i;
         match (*arg, ty.passing()) {
             (Value::Null, _) => write_slot(memory, slot, FLAG_NULL, 0, 0),
@@ -151,6 +162,7 @@ pub fn write_frame(
 }
 
 /// Reads and checks the result slot at `slot` for a result of type `ret`.
+#[inline]
 pub fn read_result(memory: &[u8], slot: usize, ret: SqlType) -> Result<Value<'_>> {
     let Some(Slot { flags, len, value }) = read_slot(memory, slot) else {
         return Err(PlWasmError::Internal { message: "result slot outside guest memory".into() });
@@ -288,7 +300,7 @@ mod tests {
     fn frames_put_slots_first_and_payloads_8_aligned() {
         let args = [Value::Bytes(b"abc"), Value::Null, Value::Array { bytes: &[0u8; 16], count: 2 }];
         let l = layout(&args);
-        assert_eq!(l.offsets, vec![64, 0, 72]);
+        assert_eq!(payload_offsets(&args).collect::<Vec<_>>(), vec![64, 0, 72]);
         assert_eq!(l.total, 88);
 
         let mut memory = vec![0xAAu8; 256];

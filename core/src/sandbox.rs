@@ -210,12 +210,13 @@ impl Sandbox {
     /// Hands an argument buffer past [`MAX_KEPT_ARG_BUFFER`] back to a guest that exports
     /// `plwasm_free`, so one large argument (a flat aggregate state) does not keep its room
     /// in the guest's memory for good.
+    #[inline]
     fn give_back_large_buffer(&mut self) -> Result<()> {
         let Some(frames) = self.frames.as_mut() else { return Ok(()) };
-        let (Some((address, size)), Some(free)) = (frames.buffer, frames.free.clone()) else { return Ok(()) };
-        if size <= MAX_KEPT_ARG_BUFFER {
+        let Some((address, size)) = frames.buffer.filter(|&(_, size)| size > MAX_KEPT_ARG_BUFFER) else {
             return Ok(());
-        }
+        };
+        let Some(free) = frames.free.clone() else { return Ok(()) };
         frames.buffer = None;
         free.call(&mut self.store, (address as i32, size as i32)).map_err(|err| self.classify_call_error(err))
     }

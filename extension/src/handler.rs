@@ -9,14 +9,15 @@ use std::rc::Rc;
 
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use plwasm_core::error::PlWasmError;
+use plwasm_core::host::LogQueue;
 use plwasm_core::types::DatumConversion;
 use plwasm_core::wasmtime::ValRaw;
 
 use crate::backend::{self, Caller};
 use crate::context::CallContext;
 use crate::entries::{self, FunctionEntry, FunctionKind};
-use crate::error::{raise, OrRaise};
-use crate::{aggregate, catalog, frame, gucs, interrupt, srf};
+use crate::error::{emit_guest_logs, raise, OrRaise};
+use crate::{aggregate, catalog, frame, frame_fast, gucs, interrupt, srf};
 
 /// What a call site keeps between calls, in `flinfo->fn_extra`.
 struct CallSite {
@@ -28,6 +29,14 @@ struct CallSite {
     raw: Vec<ValRaw>,
     /// Transition functions of aggregates: the per-row path, once a row went the checked way.
     row_path: Option<aggregate::RowPath>,
+    /// Scalar ABI 1 functions whose calls can take `frame_fast`'s per-row path.
+    fast_frame: bool,
+}
+
+impl CallSite {
+    fn takes_fast_frames(entry: &FunctionEntry) -> bool {
+        matches!(entry.kind, FunctionKind::Frame) && frame_fast::eligible(&entry.signature)
+    }
 }
 
 /// PostgreSQL's unguarded entry point for the per-row path. It cannot raise an error, so it
@@ -85,11 +94,13 @@ unsafe fn call(fcinfo: FunctionCallInfo) -> Datum {
     let fast = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { fast_call(fcinfo) }));
     match fast {
         Ok(FastCall::Done(datum)) => datum,
+        // SAFETY: emitting from a guarded function; nothing of this call is left to drop.
+        Ok(FastCall::DoneLogged(datum, logs, site)) => unsafe { guarded_emit(logs, site, datum) },
         // SAFETY: as above; nothing has been executed for this call yet.
         Ok(FastCall::NotReady) => unsafe { guarded_call(fcinfo) },
         // SAFETY: raising from a guarded function; this frame holds nothing to drop, so the
         // longjmp PostgreSQL's error handling makes over it skips no destructor.
-        Ok(FastCall::Failed(err, site)) => unsafe { guarded_raise(err, site) },
+        Ok(FastCall::Failed(err, site, logs)) => unsafe { guarded_raise(err, site, logs) },
         // SAFETY: as guarded_raise: nothing of this call is left to drop in this frame.
         Err(panic) => unsafe { guarded_resume_panic(panic) },
     }
@@ -97,10 +108,13 @@ unsafe fn call(fcinfo: FunctionCallInfo) -> Datum {
 
 enum FastCall {
     Done(Datum),
+    /// Done, and the guest logged messages to emit before returning the result.
+    DoneLogged(Datum, LogQueue, *mut CallSite),
     /// Not attempted: the guarded path must set things up first.
     NotReady,
-    /// Attempted and failed: raise this, for the function of this call site.
-    Failed(PlWasmError, *mut CallSite),
+    /// Attempted and failed: emit what the guest logged, then raise this, for the function
+    /// of this call site.
+    Failed(PlWasmError, *mut CallSite, LogQueue),
 }
 
 /// The per-row path. Calls only `GetUserId`, `GetOuterUserId` and `stack_is_too_deep` in
@@ -114,8 +128,9 @@ unsafe fn fast_call(fcinfo: FunctionCallInfo) -> FastCall {
     }
     // SAFETY: the CallSite lives as long as fn_mcxt, which outlives this call.
     let site_ref = unsafe { &mut *site };
+    let numeric = matches!(site_ref.entry.kind, FunctionKind::Numeric);
     // SAFETY: stack_is_too_deep only compares addresses.
-    let ready = matches!(site_ref.entry.kind, FunctionKind::Numeric)
+    let ready = (numeric || site_ref.fast_frame)
         && site_ref.entry.is_current(Caller::now())
         && interrupt::is_ticking()
         && !unsafe { unguarded::stack_is_too_deep() }
@@ -125,9 +140,31 @@ unsafe fn fast_call(fcinfo: FunctionCallInfo) -> FastCall {
     }
     // SAFETY: fcinfo is valid; nargs matches the function's declared arguments.
     let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
-    match invoke(site_ref, args) {
-        Ok(bits) => FastCall::Done(Datum::from(bits as usize)),
-        Err(err) => FastCall::Failed(err, site),
+    if numeric {
+        return match invoke(site_ref, args) {
+            Ok(bits) => FastCall::Done(Datum::from(bits as usize)),
+            Err(err) => FastCall::Failed(err, site, LogQueue::default()),
+        };
+    }
+    // SAFETY: the arguments are this call's, of the entry's signature.
+    match unsafe { frame_fast::call(&site_ref.entry, args) } {
+        frame_fast::Outcome::NotTaken => FastCall::NotReady,
+        frame_fast::Outcome::Done(converted, logs) => {
+            let datum = match converted {
+                frame_fast::Converted::Datum(datum) => datum,
+                frame_fast::Converted::Null => {
+                    // SAFETY: fcinfo is valid; a NULL result is reported through isnull.
+                    unsafe { (*fcinfo).isnull = true };
+                    Datum::from(0)
+                }
+            };
+            if logs.is_empty() {
+                FastCall::Done(datum)
+            } else {
+                FastCall::DoneLogged(datum, logs, site)
+            }
+        }
+        frame_fast::Outcome::Failed(err, logs) => FastCall::Failed(err, site, logs),
     }
 }
 
@@ -153,6 +190,7 @@ unsafe extern "C-unwind" fn guarded_call(fcinfo: FunctionCallInfo) -> Datum {
             site.entry = load_entry(unsafe { (*flinfo).fn_oid }, user);
             site.raw = raw_buffer(&site.entry);
             site.row_path = None;
+            site.fast_frame = CallSite::takes_fast_frames(&site.entry);
         }
         (site, pushed)
     };
@@ -205,8 +243,8 @@ unsafe fn dispatch(site: &mut CallSite, fcinfo: FunctionCallInfo) -> Datum {
 }
 
 /// Raises an error from the fast path, inside pgrx's guard (which turns the report into a
-/// PostgreSQL ERROR).
-unsafe fn guarded_raise(err: PlWasmError, site: *mut CallSite) -> Datum {
+/// PostgreSQL ERROR), after what the guest logged.
+unsafe fn guarded_raise(err: PlWasmError, site: *mut CallSite, logs: LogQueue) -> Datum {
     // SAFETY: the CallSite the fast path just used lives as long as fn_mcxt; the guard's
     // closure owns everything it drops before PostgreSQL's longjmp.
     unsafe {
@@ -214,7 +252,25 @@ unsafe fn guarded_raise(err: PlWasmError, site: *mut CallSite) -> Datum {
             let site = &*site;
             CallContext::push(site.context);
             let name = site.entry.name.clone();
+            emit_guest_logs(&logs, &name);
             raise(&err, &name)
+        })
+    }
+}
+
+/// Emits what the guest logged during a fast-path call, inside pgrx's guard and with the
+/// call's error context (as the guarded path does), then returns the call's result.
+unsafe fn guarded_emit(logs: LogQueue, site: *mut CallSite, datum: Datum) -> Datum {
+    // SAFETY: as guarded_raise; on a normal return the context pushed here is popped.
+    unsafe {
+        pg_sys::panic::pgrx_extern_c_guard(move || {
+            let site = &*site;
+            let pushed = CallContext::push(site.context);
+            emit_guest_logs(&logs, &site.entry.name);
+            if pushed {
+                CallContext::pop(site.context);
+            }
+            datum
         })
     }
 }
@@ -278,7 +334,8 @@ unsafe fn install_call_site(flinfo: *mut pg_sys::FmgrInfo, user: Caller) -> (&'s
     let entry = entries::function_entry(&proc, user).or_raise(&proc.name);
     let engine = backend::engine();
     let raw = raw_buffer(&entry);
-    let site = Box::into_raw(Box::new(CallSite { context, entry, engine, raw, row_path: None }));
+    let fast_frame = CallSite::takes_fast_frames(&entry);
+    let site = Box::into_raw(Box::new(CallSite { context, entry, engine, raw, row_path: None, fast_frame }));
     // SAFETY: the callback record is allocated in fn_mcxt, so it lives exactly as long as
     // the context whose reset or deletion runs it; it frees the Box we just leaked, once.
     unsafe {

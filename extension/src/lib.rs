@@ -38,6 +38,7 @@ mod discard;
 mod entries;
 mod error;
 mod frame;
+mod frame_fast;
 mod gucs;
 mod handler;
 mod interrupt;

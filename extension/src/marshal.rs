@@ -14,11 +14,11 @@ use plwasm_core::types::{Passing, Repr, SqlType, WasmType};
 
 /// Header of a one-dimensional array without a NULL bitmap: the struct, one dimension and one
 /// lower bound, MAXALIGNed (`ARR_OVERHEAD_NONULLS(1)`).
-const ARRAY_HEADER_1D: usize = 24;
+pub(crate) const ARRAY_HEADER_1D: usize = 24;
 /// `MaxArraySize`: the most elements PostgreSQL allows in one array.
-const MAX_ARRAY_ELEMENTS: usize = 0x3FFF_FFFF / std::mem::size_of::<Datum>();
+pub(crate) const MAX_ARRAY_ELEMENTS: usize = 0x3FFF_FFFF / std::mem::size_of::<Datum>();
 
-fn database_is_utf8() -> bool {
+pub(crate) fn database_is_utf8() -> bool {
     thread_local! {
         // A backend serves one database for its whole life, so its encoding never changes.
         static UTF8: bool = {

@@ -58,7 +58,11 @@ INSERT INTO probe VALUES ($$
     (i32.store offset=20 (local.get $f) (i32.const 3))
     (i64.store offset=24 (local.get $f) (i64.const 48)))
   (func (export "log_oob") (param $f i32) (call $log (i32.const 3) (i32.const 65530) (i32.const 100)))
-  (func (export "spin") (param $f i32) (loop (br 0))))
+  (func (export "spin") (param $f i32) (loop (br 0)))
+  (func (export "fail_on_two") (param $f i32)
+    (if (i64.eq (i64.load offset=8 (local.get $f)) (i64.const 2))
+      (then (call $raise (i32.const 16) (i32.const 21) (i32.const 9))))
+    (i64.store offset=24 (local.get $f) (i64.load offset=8 (local.get $f)))))
 $$);
 -- Creates f(args) RETURNS ret calling the probe's export.
 CREATE FUNCTION make_probe(name text, args text, ret text, export text, strict bool DEFAULT false)
@@ -107,6 +111,29 @@ SELECT echo_double_precision_array('{1,NULL}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT echo_integer_array('{{1,2},{3,4}}');
 \echo :LAST_ERROR_SQLSTATE
+-- Row after row: every call after a call site's first takes the per-row path, which reads
+-- plain varlenas in place and leaves compressed or out-of-line ones (row 5) to the checked
+-- path. The same values either way, NULLs included.
+CREATE TABLE rows_in (n int, t text, b bytea, a float8[], i int4[]);
+INSERT INTO rows_in VALUES
+  (1, 'first', '\x01', '{1.5}', '{1}'),
+  (2, '', '', '{}', '{}'),
+  (3, NULL, NULL, NULL, NULL),
+  (4, 'grüße', '\x00ff', '{NaN,-0,Infinity}', '{-2147483648,0}'),
+  (5, repeat('abc', 100000), decode(repeat('00', 5000), 'hex'), ARRAY[1e-300, 2], '[0:1]={7,8}');
+SELECT n, md5(echo_text(t)) = md5(t) AS text_same, echo_bytea(b) = b AS bytea_same,
+       echo_double_precision_array(a) AS floats, echo_integer_array(i) AS ints
+  FROM rows_in ORDER BY n;
+SELECT n, echo_integer_array(i) FROM (VALUES (1, '{1}'::int4[]), (2, '{{1,2},{3,4}}')) v(n, i);
+\echo :LAST_ERROR_SQLSTATE
+-- An error on a later row is the same error, with the same context; messages of every row
+-- arrive.
+SELECT make_probe('fail_on_two', 'x bigint', 'bigint', 'fail_on_two');
+SELECT fail_on_two(n) FROM generate_series(1, 3) n;
+\echo :LAST_ERROR_SQLSTATE
+SELECT make_probe('chatty_rows', 'x integer', 'integer', 'chatty');
+SELECT count(chatty_rows(n)) FROM generate_series(1, 2) n;
+DROP TABLE rows_in;
 --
 -- The guest raises errors with its own SQLSTATE; reserved classes become 38000.
 --

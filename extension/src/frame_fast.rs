@@ -1,0 +1,217 @@
+//! The per-row path of scalar ABI 1 calls, beside ABI 0's in `handler`: no pgrx guard, no
+//! Rust allocation, nothing in PostgreSQL that can raise. It takes a row when every argument
+//! is NULL, a by-value Datum, or a varlena stored plainly (not compressed, not out of line; a
+//! one-dimensional array without a NULL bitmap), and text only in a UTF8 database (no
+//! conversion). Everything else, before the guest runs, goes the guarded way (`frame`).
+//! Results are copied into memory allocated with `MCXT_ALLOC_NO_OOM`, so running out of
+//! memory is an error returned, not raised. The checks the guarded path makes on what the
+//! guest returns (core's `read_result`: bounds, UTF-8, NaNs) are the same.
+
+use pgrx::pg_sys::{self, Datum, NullableDatum};
+use plwasm_core::abi::Value;
+use plwasm_core::error::PlWasmError;
+use plwasm_core::floats;
+use plwasm_core::host::LogQueue;
+use plwasm_core::types::{Passing, Repr, SqlSignature, SqlType};
+
+use crate::{gucs, marshal};
+
+/// Most arguments a call may have to take this path (its values sit in a stack array).
+pub const MAX_ARGS: usize = 8;
+
+/// Whether calls of `signature` can take this path at all: scalar, at most [`MAX_ARGS`]
+/// arguments, no jsonb (its text form needs PostgreSQL), text only in a UTF8 database.
+pub fn eligible(signature: &SqlSignature) -> bool {
+    let types = || signature.args.iter().chain(std::iter::once(&signature.ret));
+    signature.set_of.is_none()
+        && signature.args.len() <= MAX_ARGS
+        && types().all(|ty| *ty != SqlType::Jsonb)
+        && (marshal::database_is_utf8() || types().all(|ty| !matches!(ty.passing(), Passing::Bytes { utf8: true })))
+}
+
+/// What a result became: a Datum, or NULL.
+pub enum Converted {
+    Datum(Datum),
+    Null,
+}
+
+/// Argument `arg` of type `ty` as a frame value, read in place; `None` when it needs the
+/// guarded path (a compressed or out-of-line varlena, a packed or NULL-bitmapped array).
+///
+/// # Safety
+/// `arg` must be a valid Datum of type `ty` (or NULL) for the current call.
+#[inline]
+pub unsafe fn plain_argument<'a>(ty: SqlType, arg: &NullableDatum) -> Option<Value<'a>> {
+    if arg.isnull {
+        return Some(Value::Null);
+    }
+    let datum = arg.value;
+    match ty.passing() {
+        Passing::Fixed(_) | Passing::Nothing => Some(Value::Fixed(datum.value() as u64)),
+        Passing::Bytes { .. } => {
+            let varlena = datum.cast_mut_ptr::<pg_sys::varlena>() as *const pg_sys::varlena;
+            // SAFETY: a varlena of the call; the header macros only read its first bytes,
+            // and a plain varlena's data follows its header for the length it states.
+            unsafe {
+                if pgrx::varlena::varatt_is_1b_e(varlena) || pgrx::varlena::varatt_is_4b_c(varlena) {
+                    return None;
+                }
+                let len = pgrx::varlena::varsize_any_exhdr(varlena);
+                Some(Value::Bytes(std::slice::from_raw_parts(pgrx::varlena::vardata_any(varlena).cast(), len)))
+            }
+        }
+        Passing::Array(element) => {
+            let varlena = datum.cast_mut_ptr::<pg_sys::varlena>() as *const pg_sys::varlena;
+            // SAFETY: an array Datum of the call. Only a 4-byte-header, uncompressed array is
+            // read in place (a packed one is not aligned); its header fields and data are
+            // inside it, per utils/array.h.
+            unsafe {
+                if !pgrx::varlena::varatt_is_4b_u(varlena) {
+                    return None;
+                }
+                let array = varlena as *const pg_sys::ArrayType;
+                match (*array).ndim {
+                    0 => Some(Value::Array { bytes: &[], count: 0 }),
+                    1 if (*array).dataoffset == 0 => {
+                        let count = *(array as *const u8).add(std::mem::size_of::<pg_sys::ArrayType>()).cast::<i32>();
+                        let bytes = count as usize * element.byte_size();
+                        let data = (array as *const u8).add(marshal::ARRAY_HEADER_1D);
+                        if marshal::ARRAY_HEADER_1D + bytes > pgrx::varlena::varsize_4b(varlena) {
+                            return None;
+                        }
+                        Some(Value::Array { bytes: std::slice::from_raw_parts(data, bytes), count: count as usize })
+                    }
+                    // More dimensions or NULLs: the guarded path reports them.
+                    _ => None,
+                }
+            }
+        }
+    }
+}
+
+/// The result as a Datum in the current memory context. Calls nothing that can raise.
+///
+/// # Safety
+/// Must run during a call, after wasm has returned; `value` is `read_result`'s (checked).
+pub unsafe fn result(ty: SqlType, value: Value<'_>) -> Result<Converted, PlWasmError> {
+    Ok(match value {
+        Value::Null => Converted::Null,
+        Value::Fixed(bits) => Converted::Datum(Datum::from(bits as usize)),
+        Value::Bytes(bytes) => {
+            let total = pg_sys::VARHDRSZ + bytes.len();
+            // SAFETY: a block of `total` bytes; a 4-byte varlena header, then the bytes.
+            unsafe {
+                let varlena = allocate(total, false)?;
+                pgrx::varlena::set_varsize_4b(varlena.cast(), total as i32);
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), varlena.add(pg_sys::VARHDRSZ), bytes.len());
+                Converted::Datum(Datum::from(varlena))
+            }
+        }
+        Value::Array { bytes, count } => {
+            let (Passing::Array(element), Repr::Array { element_oid, .. }) = (ty.passing(), ty.info().repr) else {
+                return Err(PlWasmError::Internal { message: format!("{} is not an array type", ty.sql_name()) });
+            };
+            if count > marshal::MAX_ARRAY_ELEMENTS {
+                return Err(PlWasmError::ResultTooLarge {
+                    bytes: bytes.len() as u64,
+                    limit: (marshal::MAX_ARRAY_ELEMENTS * element.byte_size()) as u64,
+                });
+            }
+            // SAFETY: a zeroed block laid out as utils/array.h describes: no dimensions for
+            // an empty array (construct_empty_array's form), else one dimension, lower bound
+            // 1, no NULL bitmap, then the elements.
+            unsafe {
+                let header =
+                    if count == 0 { std::mem::size_of::<pg_sys::ArrayType>() } else { marshal::ARRAY_HEADER_1D };
+                let total = header + bytes.len();
+                let array = allocate(total, true)? as *mut pg_sys::ArrayType;
+                pgrx::varlena::set_varsize_4b(array.cast(), total as i32);
+                (*array).elemtype = pg_sys::Oid::from(element_oid);
+                if count > 0 {
+                    (*array).ndim = 1;
+                    let dims = (array as *mut u8).add(std::mem::size_of::<pg_sys::ArrayType>()).cast::<i32>();
+                    *dims = count as i32;
+                    *dims.add(1) = 1;
+                    let data = std::slice::from_raw_parts_mut((array as *mut u8).add(header), bytes.len());
+                    data.copy_from_slice(bytes);
+                    floats::canonicalize_elements(element, data);
+                }
+                Converted::Datum(Datum::from(array))
+            }
+        }
+    })
+}
+
+/// `size` bytes in the current memory context, or an error instead of PostgreSQL's.
+///
+/// # Safety
+/// Must run during a call (the current memory context is the call's).
+unsafe fn allocate(size: usize, zeroed: bool) -> Result<*mut u8, PlWasmError> {
+    // MaxAllocSize: past it palloc raises even with MCXT_ALLOC_NO_OOM.
+    const MAX_ALLOC: usize = 0x3FFF_FFFF;
+    if size > MAX_ALLOC {
+        return Err(PlWasmError::ResultTooLarge { bytes: size as u64, limit: MAX_ALLOC as u64 });
+    }
+    let flags = pg_sys::MCXT_ALLOC_NO_OOM | if zeroed { pg_sys::MCXT_ALLOC_ZERO } else { 0 };
+    // SAFETY: a valid size with MCXT_ALLOC_NO_OOM: returns NULL instead of raising, so it
+    // needs no pgrx guard (which pgrx's own binding would set up on every call).
+    let block = unsafe { unguarded::MemoryContextAllocExtended(pg_sys::CurrentMemoryContext, size, flags as i32) };
+    if block.is_null() {
+        return Err(PlWasmError::OutOfMemory { bytes: size as u64, what: "a wasm function's result" });
+    }
+    Ok(block.cast())
+}
+
+/// PostgreSQL's allocator, declared here without pgrx's error guard: called only with
+/// `MCXT_ALLOC_NO_OOM` and a valid size, it cannot raise.
+mod unguarded {
+    use pgrx::pg_sys::{MemoryContext, Size};
+
+    extern "C" {
+        pub fn MemoryContextAllocExtended(context: MemoryContext, size: Size, flags: i32) -> *mut std::ffi::c_void;
+    }
+}
+
+/// A frame call's outcome on this path.
+pub enum Outcome {
+    /// Not taken: the guarded path runs the call (nothing has run yet).
+    NotTaken,
+    Done(Converted, LogQueue),
+    Failed(PlWasmError, LogQueue),
+}
+
+/// Runs a scalar ABI 1 call of `entry`'s live instance for `args`, if every argument can be
+/// read in place. A failed call discards the instance (it may be half-updated).
+///
+/// # Safety
+/// `args` are the call's arguments, of the types of `entry`'s signature.
+#[inline]
+pub unsafe fn call(entry: &crate::entries::FunctionEntry, args: &[NullableDatum]) -> Outcome {
+    let signature = &entry.signature;
+    if args.len() > MAX_ARGS || args.len() != signature.args.len() {
+        return Outcome::NotTaken;
+    }
+    let mut values = [Value::Null; MAX_ARGS];
+    for ((value, ty), arg) in values.iter_mut().zip(&signature.args).zip(args) {
+        // SAFETY: the caller's contract.
+        match unsafe { plain_argument(*ty, arg) } {
+            Some(plain) => *value = plain,
+            None => return Outcome::NotTaken,
+        }
+    }
+    let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { return Outcome::NotTaken };
+    let Some(sandbox) = slot.as_mut() else { return Outcome::NotTaken };
+    let ret = signature.ret;
+    // SAFETY: the closure runs after wasm has returned; result() calls nothing that raises.
+    let outcome = sandbox
+        .call_frame(signature, &values[..args.len()], gucs::call_limits(), |value| unsafe { result(ret, value) })
+        .and_then(|converted| converted);
+    let logs = sandbox.take_logs();
+    match outcome {
+        Ok(converted) => Outcome::Done(converted, logs),
+        Err(err) => {
+            *slot = None;
+            Outcome::Failed(err, logs)
+        }
+    }
+}
