@@ -292,7 +292,7 @@ pub fn prepare(
         Body::Stored { module, export } => {
             // USAGE is the owner's: the function runs the module on its owner's authority,
             // whoever calls it, at CREATE and whenever a session loads it.
-            let Some(found) = store::fetch(&module, false, proc.owner)? else {
+            let Some(found) = store::lookup(&module, proc.owner)? else {
                 if lookup == (Lookup::Validate { check_bodies: false }) {
                     return Ok(None);
                 }
@@ -347,6 +347,7 @@ fn invalidate_where(stale: impl Fn(&FunctionEntry) -> bool) {
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     if store::is_module_store(relid) {
+        store::forget_lookups();
         invalidate_where(|entry| entry.stored);
     }
 }

@@ -44,6 +44,54 @@ SELECT m.sha256, m.owner::pg_catalog.oid,
   FROM plwasm.module_store m
  WHERE m.name OPERATOR(pg_catalog.=) $1";
 
+/// The last lookup without bytes: the support functions of one aggregate (and the other
+/// functions of a module) meet the same module in one statement, so their entries share one
+/// read. Valid for the statement and command it was made in, and forgotten when the module
+/// store changes (the invalidation that also drops function entries).
+struct Memo {
+    name: String,
+    role: pg_sys::Oid,
+    statement: (pg_sys::TimestampTz, pg_sys::CommandId),
+    found: Option<([u8; 32], pg_sys::Oid, bool)>,
+}
+
+thread_local! {
+    static MEMO: std::cell::RefCell<Option<Memo>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Forgets the memoized lookup (the module store changed).
+pub fn forget_lookups() {
+    MEMO.with(|memo| {
+        if let Ok(mut memo) = memo.try_borrow_mut() {
+            *memo = None;
+        }
+    });
+}
+
+fn this_statement() -> (pg_sys::TimestampTz, pg_sys::CommandId) {
+    // SAFETY: both read backend globals; neither can raise.
+    unsafe { (pg_sys::GetCurrentStatementStartTimestamp(), pg_sys::GetCurrentCommandId(false)) }
+}
+
+/// [`fetch`] without the bytes, read once per statement for the same module and role.
+pub fn lookup(name: &str, role: pg_sys::Oid) -> Result<Option<StoredModule>, PlWasmError> {
+    let statement = this_statement();
+    let remembered = MEMO.with(|memo| {
+        memo.borrow().as_ref().filter(|m| m.name == name && m.role == role && m.statement == statement).map(|m| m.found)
+    });
+    let to_module =
+        |(hash, owner, usable): ([u8; 32], pg_sys::Oid, bool)| StoredModule { hash, owner, usable, wasm: None };
+    if let Some(found) = remembered {
+        return Ok(found.map(to_module));
+    }
+    let found = fetch(name, false, role)?;
+    let summary = found.as_ref().map(|m| (m.hash, m.owner, m.usable));
+    MEMO.with(|memo| {
+        *memo.borrow_mut() = Some(Memo { name: name.to_string(), role, statement, found: summary });
+    });
+    Ok(found)
+}
+
 /// Reads module `name` as `role` may use it; its bytes only when `with_bytes`.
 ///
 /// Runs on the call path, also in parallel workers and in a leader whose transaction has
