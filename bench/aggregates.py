@@ -64,11 +64,13 @@ def interleaved(queries, rounds, prelude):
     return [statistics.median(times[i::len(queries)]) for i in range(len(queries))]
 
 
-def first_call(code_cache_size, sessions=5):
-    """Median ms of the first stats_agg call in new sessions with the given code cache size."""
+def first_call(code_cache_size, sessions=5, preload=False):
+    """Median ms of the first stats_agg call in new sessions with the given code cache size;
+    with `preload`, the session loads plwasm's library at start (session_preload_libraries)."""
     script = (f"SET plwasm.code_cache_size = '{code_cache_size}';\n\\timing on\n"
               "SELECT stats_count(stats_agg(1.0::float8));\n")
-    return statistics.median(timings(psql(script, db=DB))[0] for _ in range(sessions))
+    env = dict(os.environ, PGOPTIONS="-c session_preload_libraries=plwasm") if preload else None
+    return statistics.median(timings(psql(script, db=DB, env=env))[0] for _ in range(sessions))
 
 
 def main():
@@ -154,11 +156,13 @@ def main():
           " cache (`plwasm.code_cache_size`, on in the runs above) it loads the compiled module instead of"
           " compiling it:")
     print()
-    off, on = first_call("0"), first_call("256MB")
+    off, on, preloaded = first_call("0"), first_call("256MB"), first_call("256MB", preload=True)
+    size_kb = os.path.getsize(os.path.join(ROOT, "udf-examples", "build", "timeseries.wasm")) / 1000
     print("| first `stats_agg` call in a new session (5 sessions, median) | ms |")
     print("|---|---:|")
-    print(f"| code cache off: compile the 107 kB module | {off:.1f} |")
+    print(f"| code cache off: compile the {size_kb:.0f} kB module | {off:.1f} |")
     print(f"| code cache on: load the compiled module | {on:.1f} |")
+    print(f"| code cache on, library preloaded (`session_preload_libraries = plwasm`) | {preloaded:.1f} |")
     print()
 
     lttb_queries = [

@@ -9,6 +9,7 @@ and how long a cancelled endless loop takes to stop. Writes a markdown section t
 Usage: bench/scalar.py [--rows N] [--rounds K]
 """
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -17,9 +18,9 @@ import time
 PSQL = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "plwasm_bench"]
 
 
-def psql(sql, db="plwasm_bench"):
+def psql(sql, db="plwasm_bench", env=None):
     cmd = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db]
-    return subprocess.run(cmd, input=sql, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(cmd, input=sql, capture_output=True, text=True, check=True, env=env).stdout
 
 
 def timings(output):
@@ -81,11 +82,13 @@ def measure_rows(rows, rounds):
     return {label: statistics.median(values) for label, values in samples.items()}
 
 
-def measure_first_call(tries):
-    """First wasm call in a new connection (engine + compile + instantiate) vs the next call."""
+def measure_first_call(tries, function="add_one", preload=False):
+    """First call of `function` in a new connection vs the next call; with `preload`, the
+    connection loads plwasm's library at start (session_preload_libraries)."""
     firsts, seconds = [], []
+    env = dict(os.environ, PGOPTIONS="-c session_preload_libraries=plwasm") if preload else None
     for _ in range(tries):
-        out = psql("\\timing on\nSELECT add_one(1);\nSELECT add_one(1);\n")
+        out = psql(f"\\timing on\nSELECT {function}(1);\nSELECT {function}(1);\n", env=env)
         first, second = timings(out)
         firsts.append(first)
         seconds.append(second)
@@ -131,8 +134,16 @@ def main():
         print(f"| {label} | {what} | {medians[label]:.0f} | {ratio:.2f} | {ns:.1f} | {ns - builtin:+.1f} |")
 
     first, second = measure_first_call(7)
-    print(f"\n**First call in a fresh connection** (engine creation, compile, instantiate): median {first:.2f} ms; "
-          f"the next call in that connection: {second:.2f} ms (psql `\\timing`, 7 connections).\n")
+    preloaded, _ = measure_first_call(7, preload=True)
+    plpgsql_first, plpgsql_second = measure_first_call(7, "plpgsql_add_one")
+    print("\n**First call in a fresh connection** (psql `\\timing`, median of 7 connections; the module is in"
+          " the code cache):\n")
+    print("| function | first call ms | next call ms |")
+    print("|---|---:|---:|")
+    print(f"| plwasm `add_one` (loads the library, makes the engine, loads the module, instantiates) | {first:.2f} | {second:.2f} |")
+    print(f"| plwasm `add_one`, library preloaded (`session_preload_libraries = plwasm`) | {preloaded:.2f} | – |")
+    print(f"| PL/pgSQL `RETURN x + 1` (loads plpgsql, compiles the function) | {plpgsql_first:.2f} | {plpgsql_second:.2f} |")
+    print()
     lag_median, lag_max = measure_cancel(5)
     print(f"**Cancel latency**: an endless wasm loop under `statement_timeout = 200ms` ended a median "
           f"{lag_median:.1f} ms (max {lag_max:.1f} ms) after the timeout fired (5 tries).\n")
