@@ -23,15 +23,12 @@ ANALYZE points;
 \echo '== the wasm module: functions and aggregates, created from its own signatures'
 \i udf-examples/timeseries-rust/install.sql
 
--- plwasm's limits stay at their defaults (64MB per instance, 10^9 fuel per call), except
--- for LTTB in a parallel plan: LTTB keeps a group's points (16 bytes each, 32MB for 2,000,000),
--- and a parallel worker's instance holds the partial states of several groups plus the flat
--- copy it hands to the leader, which is more than 64MB. A serial plan runs at the default.
+-- plwasm's limits stay at their defaults (64MB per instance, 10^9 fuel per call): LTTB keeps a
+-- group's points (16 bytes each, 32MB for 2,000,000), and a group whose state has grown large
+-- gets an instance of its own.
 \timing on
 \echo '== LTTB: 1000 points per device out of 2,000,000'
-SET plwasm.max_memory = '256MB';
 SELECT device, series_length(lttb(ts, value, 1000)) AS points FROM points GROUP BY device ORDER BY device;
-RESET plwasm.max_memory;
 \echo '== M4 for a 1000-pixel-wide chart: first, last, min and max per pixel column'
 SELECT device, series_length(m4(ts, value, 1000, '2026-01-01', '2026-01-24 03:33:20')) AS points
   FROM points GROUP BY device ORDER BY device;

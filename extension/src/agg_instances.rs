@@ -2,7 +2,7 @@
 //!
 //! The live states of one aggregate (module content, export prefix, caller) in a backend sit
 //! in one instance, so merging two states is one guest call, until that instance has used
-//! half of `plwasm.max_memory`: then new states go to a fresh instance, so that groups with
+//! an eighth of `plwasm.max_memory`: then new states go to a fresh instance, so that groups with
 //! large states (LTTB's points) each get up to the whole cap instead of sharing one. An
 //! instance lives as long as some state references it and is dropped with the last one. A
 //! call that fails marks the instance lost (a trap may leave the guest half-updated): its
@@ -54,10 +54,12 @@ impl SharedInstance {
         self.lost.get()
     }
 
-    /// Whether new states may go here: the instance has used less than half of the memory
-    /// cap, so the states it has and a new one each still have room to grow.
+    /// Whether new states may go here: the instance has used less than an eighth of the
+    /// memory cap. States that are small stay together however many groups there are (until
+    /// they fill 8MB of a 64MB cap); a state that has grown large (a group's LTTB points)
+    /// keeps its instance for itself, with room for its flat copy.
     fn takes_new_states(&self) -> bool {
-        self.inner.try_borrow().map_or(true, |inner| inner.memory_size() < gucs::call_limits().max_memory / 2)
+        self.inner.try_borrow().map_or(true, |inner| inner.memory_size() < gucs::call_limits().max_memory / 8)
     }
 
     /// The instance, for the per-row path (which calls no wasm); `None` while it is in use.

@@ -110,6 +110,16 @@ struct Resolved {
 /// # Safety
 /// `datum` must be a non-null `plwasm.state` argument of the current call.
 unsafe fn resolve(entry: &FunctionEntry, datum: Datum) -> Resolved {
+    // SAFETY: the caller's contract.
+    unsafe { resolve_into(entry, datum, None) }
+}
+
+/// [`resolve`], deserializing a flat state into `target` (an instance of the same aggregate)
+/// rather than the one new states go to.
+///
+/// # Safety
+/// As [`resolve`].
+unsafe fn resolve_into(entry: &FunctionEntry, datum: Datum, target: Option<&Rc<SharedInstance>>) -> Resolved {
     let name = entry.name.as_str();
     // SAFETY: the caller's contract.
     match unsafe { state_arg(datum, name) } {
@@ -133,7 +143,10 @@ unsafe fn resolve(entry: &FunctionEntry, datum: Datum) -> Resolved {
                     name,
                 );
             }
-            let instance = instance_for(entry).or_raise(name);
+            let instance = match target {
+                Some(target) => Rc::clone(target),
+                None => instance_for(entry).or_raise(name),
+            };
             let handle = with_instance(&instance, name, |inner| inner.deserialize(flat.payload, gucs::call_limits()));
             Resolved { instance, handle, object: None }
         }
@@ -299,15 +312,20 @@ pub unsafe fn call(entry: &FunctionEntry, fcinfo: FunctionCallInfo, row_path: &m
                 unsafe { (*fcinfo).isnull = first.isnull };
                 return first.value;
             }
-            // SAFETY: see above.
-            let from = unsafe { resolve(entry, second.value) };
-            let into = if first.isnull {
+            // A flat second state is deserialized straight into the first's instance: no
+            // copy between instances, and no second instance holding a large state.
+            let (into, from) = if first.isnull {
+                // SAFETY: see above.
+                let from = unsafe { resolve(entry, second.value) };
                 // A new state in the aggregate's context: PostgreSQL must not get the second
                 // state back (it may free it).
-                Resolved::fresh(Rc::clone(&from.instance), name)
+                (Resolved::fresh(Rc::clone(&from.instance), name), from)
             } else {
                 // SAFETY: see above.
-                unsafe { resolve(entry, first.value) }
+                let into = unsafe { resolve(entry, first.value) };
+                // SAFETY: see above.
+                let from = unsafe { resolve_into(entry, second.value, Some(&into.instance)) };
+                (into, from)
             };
             // States of one aggregate sit in different instances once one grew large
             // (agg_instances): the guest merges only within one, so `from` is copied over.

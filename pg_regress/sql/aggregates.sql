@@ -243,7 +243,7 @@ SELECT wtrap(x) FROM (VALUES (1.0), (-1.0)) v(x);
 RESET statement_timeout;
 RESET plwasm.fuel_limit;
 SELECT wsum(x) FROM generate_series(1, 10) x;
--- The states of an aggregate share an instance until it has used half of plwasm.max_memory;
+-- The states of an aggregate share an instance until it has used an eighth of plwasm.max_memory;
 -- then new states get a fresh one. So 100 groups of 64 kB run under a 2MB cap, and what bounds
 -- them together is plwasm.max_session_memory.
 SET plwasm.max_memory = '2MB';
@@ -256,12 +256,15 @@ RESET plwasm.max_session_memory;
 RESET plwasm.max_memory;
 SELECT count(w) FROM (SELECT x, wbig(x) AS w FROM generate_series(1, 100) x GROUP BY 1) q;
 -- States in different instances still merge: under a one-page cap every new state gets an
--- instance of its own, so each merge of this rollup copies a stored state across.
+-- instance of its own. A stored (flat) state is read straight into the instance of the state
+-- it is merged into; a live one (from the subquery) is copied across.
 CREATE AGGREGATE wsum_partial(float8) (SFUNC = wsum_acc, STYPE = plwasm.state);
 CREATE AGGREGATE wsum_rollup(plwasm.state) (SFUNC = wsum_merge, STYPE = plwasm.state, FINALFUNC = wsum_fin);
 CREATE TABLE wsum_parts AS SELECT x % 4 AS k, wsum_partial(x) AS s FROM generate_series(1, 100) x GROUP BY 1;
 SET plwasm.max_memory = '64kB';
 SELECT wsum_rollup(s ORDER BY k) AS rolled_up, (SELECT sum(x) FROM generate_series(1, 100) x) AS expected FROM wsum_parts;
+SELECT wsum_rollup(s) AS rolled_up_live
+  FROM (SELECT x % 4 AS k, wsum_partial(x) AS s FROM generate_series(1, 100) x GROUP BY 1) q;
 RESET plwasm.max_memory;
 
 -- Support functions run only inside aggregates.

@@ -17,9 +17,15 @@ pub fn lttb(len: usize, threshold: usize, xy: impl Fn(usize) -> (f64, f64)) -> V
     lttb_in_order(len, threshold, || 0..len, xy)
 }
 
-/// [`lttb`] over `len` points that each call of `points` yields in order: two cursors walk
-/// them, one a bucket ahead of the other to average the next bucket, so nothing is buffered
-/// or indexed. Returns the points kept.
+/// Buckets up to this many points are kept while the next one is averaged, so the points
+/// are walked once; larger buckets (a few kept points out of many) are walked twice instead
+/// of buffered.
+const MAX_BUFFERED_BUCKET: usize = 1 << 16;
+
+/// [`lttb`] over `len` points that each call of `points` yields in order. One walk, keeping
+/// the current bucket while the next is averaged; for buckets over [`MAX_BUFFERED_BUCKET`]
+/// points, two cursors a bucket apart instead, so memory stays small either way. Returns the
+/// points kept.
 pub fn lttb_in_order<P: Copy, I: Iterator<Item = P>>(
     len: usize,
     threshold: usize,
@@ -29,6 +35,21 @@ pub fn lttb_in_order<P: Copy, I: Iterator<Item = P>>(
     if threshold >= len || threshold < 3 {
         return points().take(len).collect();
     }
+    let every = (len - 2) as f64 / (threshold - 2) as f64;
+    if (every.ceil() as usize) < MAX_BUFFERED_BUCKET {
+        lttb_one_walk(len, threshold, points(), xy)
+    } else {
+        lttb_two_cursors(len, threshold, points, xy)
+    }
+}
+
+/// [`lttb_in_order`] with two cursors a bucket apart: nothing buffered.
+fn lttb_two_cursors<P: Copy, I: Iterator<Item = P>>(
+    len: usize,
+    threshold: usize,
+    points: impl Fn() -> I,
+    xy: impl Fn(P) -> (f64, f64),
+) -> Vec<P> {
     let every = (len - 2) as f64 / (threshold - 2) as f64;
     let bound = |i: usize| (i as f64 * every).floor() as usize + 1;
     let (mut scan, mut ahead) = (points(), points());
@@ -67,6 +88,57 @@ pub fn lttb_in_order<P: Copy, I: Iterator<Item = P>>(
         }
         a = chosen.unwrap_or(a);
         sampled.push(a);
+    }
+    sampled.push(last);
+    sampled
+}
+
+/// [`lttb_in_order`] in one walk: bucket i is kept while bucket i + 1 is read and averaged.
+fn lttb_one_walk<P: Copy>(
+    len: usize,
+    threshold: usize,
+    mut walk: impl Iterator<Item = P>,
+    xy: impl Fn(P) -> (f64, f64),
+) -> Vec<P> {
+    let every = (len - 2) as f64 / (threshold - 2) as f64;
+    let bound = |i: usize| (i as f64 * every).floor() as usize + 1;
+    let Some(first) = walk.next() else { return Vec::new() };
+    let mut sampled = Vec::with_capacity(threshold);
+    sampled.push(first);
+    let (mut a, mut last) = (first, first);
+    let width = every.ceil() as usize + 1;
+    let mut current: Vec<P> = Vec::with_capacity(width);
+    let mut next: Vec<P> = Vec::with_capacity(width);
+    current.extend(walk.by_ref().take(bound(1) - 1));
+    for i in 0..threshold - 2 {
+        let (avg_start, avg_end) = (bound(i + 1), bound(i + 2).min(len));
+        let (mut avg_x, mut avg_y) = (0.0, 0.0);
+        next.clear();
+        for point in walk.by_ref().take(avg_end - avg_start) {
+            let (x, y) = xy(point);
+            avg_x += x;
+            avg_y += y;
+            next.push(point);
+            last = point;
+        }
+        let avg_len = (avg_end - avg_start) as f64;
+        avg_x /= avg_len;
+        avg_y /= avg_len;
+
+        let (ax, ay) = xy(a);
+        let mut max_area = -1.0;
+        let mut chosen = None;
+        for &point in &current {
+            let (x, y) = xy(point);
+            let area = ((ax - avg_x) * (y - ay) - (ax - x) * (avg_y - ay)).abs() * 0.5;
+            if chosen.is_none() || area > max_area {
+                max_area = area;
+                chosen = Some(point);
+            }
+        }
+        a = chosen.unwrap_or(a);
+        sampled.push(a);
+        std::mem::swap(&mut current, &mut next);
     }
     sampled.push(last);
     sampled
@@ -244,6 +316,17 @@ mod tests {
         assert_eq!((chosen[0], chosen[9]), (0, 99));
         assert!(chosen.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(lttb(data.len(), 200, |i| data[i]).len(), 100);
+    }
+
+    #[test]
+    fn one_walk_and_two_cursors_agree() {
+        let data: Vec<(f64, f64)> = (0..50_000).map(|i| (i as f64, ((i * 7919) % 1013) as f64)).collect();
+        for threshold in [3, 4, 10, 1000] {
+            let one = lttb_one_walk(data.len(), threshold, 0..data.len(), |i| data[i]);
+            let two = lttb_two_cursors(data.len(), threshold, || 0..data.len(), |i| data[i]);
+            assert_eq!(one, two, "threshold {threshold}");
+            assert_eq!(one.len(), threshold);
+        }
     }
 
     #[test]
