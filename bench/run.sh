@@ -24,7 +24,7 @@ tmp="$(mktemp)"
     git diff --quiet HEAD -- . ':!BENCHMARKS.md' || commit="$commit plus uncommitted changes"
     echo "Commit: $commit. Numbers from one run on a shared 2-core machine: differences under ~5 ns/row are noise."
     echo
-    echo "Server settings that differ from PostgreSQL's defaults (\\`scripts/pg.sh\\`):"\
+    echo 'Server settings that differ from PostgreSQL defaults (`scripts/pg.sh`):'\
          "$("$PG_BIN/psql" -X -At -d postgres -c "SELECT string_agg(format('%s = %s', name, current_setting(name)), ', ' ORDER BY name) FROM pg_settings WHERE source NOT IN ('default', 'override', 'client') AND name NOT IN ('port', 'unix_socket_directories', 'listen_addresses', 'lc_messages', 'lc_monetary', 'lc_numeric', 'lc_time', 'default_text_search_config', 'log_timezone', 'TimeZone', 'DateStyle', 'dynamic_shared_memory_type', 'max_wal_size', 'min_wal_size')")."\
          "plwasm's settings are all at their defaults; each section names the session settings it uses."
     echo
@@ -52,7 +52,7 @@ tmp="$(mktemp)"
     echo
     echo "### Metering on the time-series kernels"
     echo
-    echo "\\`cargo run --release -p plwasm-core --example kernel_metering\\`: each aggregate of the time-series module"\
+    echo '`cargo run --release -p plwasm-core --example kernel_metering`: each aggregate of the time-series module'\
          "given one group of 2,000,000 points as the extension hands them over, then finalized, with plwasm's engine"\
          "and with its fuel and epoch checks compiled out; no PostgreSQL, no fuel cap, the default 64MB memory cap."
     echo

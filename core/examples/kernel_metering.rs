@@ -93,9 +93,9 @@ fn main() {
         }
         table.push(row);
     }
-    let names: Vec<String> = kernels.iter().map(|k| format!("`{}`", k.name)).collect();
-    println!("| engine | {} |", names.join(" ms | "));
-    println!("|---|{}|", "---:|".repeat(kernels.len()));
+    let names: Vec<String> = kernels.iter().map(|k| format!("`{}` ms", k.name)).collect();
+    println!("| engine | {} |", names.join(" | "));
+    println!("|---|{}", "---:|".repeat(kernels.len()));
     for ((label, _, _), row) in configurations.iter().zip(&table) {
         let cells: Vec<String> =
             row.iter().zip(&table[0]).map(|(ms, bare)| format!("{ms:.0} ({:.2}x)", ms / bare)).collect();

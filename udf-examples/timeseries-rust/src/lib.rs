@@ -758,6 +758,28 @@ mod tests {
     }
 
     #[test]
+    fn m4_columns_are_the_exact_quotient() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let width = (next() % 4000 + 1) as i32;
+            let t_start = (next() % (1 << 50)) as i64 - (1 << 49);
+            let span = (next() % (1 << 40)) as i64 + 1;
+            let mut m4 = M4::default();
+            m4.configure(width, t_start, t_start + span).unwrap();
+            for ts in [t_start, t_start + span, t_start + (next() % span as u64) as i64, t_start + span / 2] {
+                let exact = ((ts - t_start) as i128 * width as i128 / span as i128) as usize;
+                assert_eq!(m4.column_of(ts), exact.min(width as usize - 1), "{ts} in {t_start}+{span} by {width}");
+            }
+        }
+    }
+
+    #[test]
     fn stats_merge_like_one_pass() {
         let (mut a, mut b, mut all) = (Stats::default(), Stats::default(), Stats::default());
         for i in 0..1000 {
