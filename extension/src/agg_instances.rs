@@ -57,9 +57,12 @@ impl SharedInstance {
     /// Whether new states may go here: the instance has used less than an eighth of the
     /// memory cap. States that are small stay together however many groups there are (until
     /// they fill 8MB of a 64MB cap); a state that has grown large (a group's LTTB points)
-    /// keeps its instance for itself, with room for its flat copy.
+    /// keeps its instance for itself, with room for its flat copy. Past
+    /// [`MAX_AGGREGATE_INSTANCES`] live instances in the backend every new state joins the
+    /// current one: each instance also costs host memory the session budget does not count.
     fn takes_new_states(&self) -> bool {
-        self.inner.try_borrow().map_or(true, |inner| inner.memory_size() < gucs::call_limits().max_memory / 8)
+        LIVE_INSTANCES.with(|live| live.get() >= MAX_AGGREGATE_INSTANCES)
+            || self.inner.try_borrow().map_or(true, |inner| inner.memory_size() < gucs::call_limits().max_memory / 8)
     }
 
     /// The instance, for the per-row path (which calls no wasm); `None` while it is in use.
@@ -76,8 +79,20 @@ impl SharedInstance {
     }
 }
 
+/// Most aggregate instances a backend makes room for by giving new states instances of
+/// their own (see [`SharedInstance::takes_new_states`]).
+const MAX_AGGREGATE_INSTANCES: usize = 256;
+
 thread_local! {
     static INSTANCES: RefCell<HashMap<AggregateKey, Weak<SharedInstance>>> = RefCell::new(HashMap::new());
+    /// Aggregate instances alive in this backend.
+    static LIVE_INSTANCES: Cell<usize> = const { Cell::new(0) };
+}
+
+impl Drop for SharedInstance {
+    fn drop(&mut self) {
+        LIVE_INSTANCES.with(|live| live.set(live.get().saturating_sub(1)));
+    }
 }
 
 /// The live instance for `entry`'s aggregate, or a new one.
@@ -98,6 +113,7 @@ pub fn instance_for(entry: &FunctionEntry) -> Result<Rc<SharedInstance>, PlWasmE
         &backend.host,
     )?;
     let instance = Rc::new(SharedInstance { key: key.clone(), inner: RefCell::new(inner), lost: Cell::new(false) });
+    LIVE_INSTANCES.with(|live| live.set(live.get() + 1));
     INSTANCES.with(|map| {
         let mut map = map.borrow_mut();
         map.retain(|_, weak| weak.strong_count() > 0);

@@ -74,12 +74,15 @@ pub unsafe fn plain_argument<'a>(ty: SqlType, arg: &NullableDatum) -> Option<Val
                     0 => Some(Value::Array { bytes: &[], count: 0 }),
                     1 if (*array).dataoffset == 0 => {
                         let count = *(array as *const u8).add(std::mem::size_of::<pg_sys::ArrayType>()).cast::<i32>();
-                        let bytes = count as usize * element.byte_size();
-                        let data = (array as *const u8).add(marshal::ARRAY_HEADER_1D);
-                        if marshal::ARRAY_HEADER_1D + bytes > pgrx::varlena::varsize_4b(varlena) {
+                        // The stated count must fit the array's own size (else the checked path
+                        // decides what to make of it).
+                        let count = usize::try_from(count).ok()?;
+                        let bytes = count.checked_mul(element.byte_size())?;
+                        if marshal::ARRAY_HEADER_1D.checked_add(bytes)? > pgrx::varlena::varsize_4b(varlena) {
                             return None;
                         }
-                        Some(Value::Array { bytes: std::slice::from_raw_parts(data, bytes), count: count as usize })
+                        let data = (array as *const u8).add(marshal::ARRAY_HEADER_1D);
+                        Some(Value::Array { bytes: std::slice::from_raw_parts(data, bytes), count })
                     }
                     // More dimensions or NULLs: the guarded path reports them.
                     _ => None,
