@@ -19,7 +19,7 @@ import os
 import statistics
 import subprocess
 
-from scalar import psql, timings
+from scalar import preloaded_env, psql, timings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -69,8 +69,7 @@ def first_call(code_cache_size, sessions=5, preload=False):
     with `preload`, the session loads plwasm's library at start (session_preload_libraries)."""
     script = (f"SET plwasm.code_cache_size = '{code_cache_size}';\n\\timing on\n"
               "SELECT stats_count(stats_agg(1.0::float8));\n")
-    env = dict(os.environ, PGOPTIONS="-c session_preload_libraries=plwasm") if preload else None
-    return statistics.median(timings(psql(script, db=DB, env=env))[0] for _ in range(sessions))
+    return statistics.median(timings(psql(script, db=DB, env=preloaded_env(preload)))[0] for _ in range(sessions))
 
 
 def main():

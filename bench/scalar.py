@@ -18,6 +18,12 @@ import time
 PSQL = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "plwasm_bench"]
 
 
+def preloaded_env(preload):
+    """The environment for a psql whose session loads plwasm's library at start
+    (session_preload_libraries), or None for the default."""
+    return dict(os.environ, PGOPTIONS="-c session_preload_libraries=plwasm") if preload else None
+
+
 def psql(sql, db="plwasm_bench", env=None):
     cmd = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db]
     return subprocess.run(cmd, input=sql, capture_output=True, text=True, check=True, env=env).stdout
@@ -86,9 +92,8 @@ def measure_first_call(tries, function="add_one", preload=False):
     """First call of `function` in a new connection vs the next call; with `preload`, the
     connection loads plwasm's library at start (session_preload_libraries)."""
     firsts, seconds = [], []
-    env = dict(os.environ, PGOPTIONS="-c session_preload_libraries=plwasm") if preload else None
     for _ in range(tries):
-        out = psql(f"\\timing on\nSELECT {function}(1);\nSELECT {function}(1);\n", env=env)
+        out = psql(f"\\timing on\nSELECT {function}(1);\nSELECT {function}(1);\n", env=preloaded_env(preload))
         first, second = timings(out)
         firsts.append(first)
         seconds.append(second)

@@ -37,17 +37,13 @@ pub fn canonicalize_elements(element: WasmType, data: &mut [u8]) {
         WasmType::F64 => {
             for chunk in data.chunks_exact_mut(8) {
                 let bits = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-                if f64::from_bits(bits).is_nan() {
-                    chunk.copy_from_slice(&F64_CANONICAL_NAN.to_le_bytes());
-                }
+                chunk.copy_from_slice(&canonical_f64(bits).to_le_bytes());
             }
         }
         WasmType::F32 => {
             for chunk in data.chunks_exact_mut(4) {
                 let bits = u32::from_le_bytes(chunk.try_into().unwrap_or_default());
-                if f32::from_bits(bits).is_nan() {
-                    chunk.copy_from_slice(&F32_CANONICAL_NAN.to_le_bytes());
-                }
+                chunk.copy_from_slice(&canonical_f32(bits).to_le_bytes());
             }
         }
         WasmType::I32 | WasmType::I64 => {}

@@ -1,5 +1,5 @@
-//! Per-call limits, the memory budget all instances of a backend share, and the resource
-//! limiter every store carries.
+//! Per-call limits, the memory budget all instances of a backend share, the resource
+//! limiter every store carries, and copies whose size someone else chose.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -7,6 +7,15 @@ use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 
 use crate::error::PlWasmError;
+
+/// `bytes` copied, with a checked allocation: a size a guest or a user chose fails with
+/// [`PlWasmError::OutOfMemory`] instead of aborting the process.
+pub fn owned_copy(bytes: &[u8], what: &'static str) -> Result<Vec<u8>, PlWasmError> {
+    let mut copy = Vec::new();
+    copy.try_reserve_exact(bytes.len()).map_err(|_| PlWasmError::OutOfMemory { bytes: bytes.len() as u64, what })?;
+    copy.extend_from_slice(bytes);
+    Ok(copy)
+}
 
 /// Bytes a table element is charged against the session budget (a funcref and its
 /// bookkeeping).

@@ -14,6 +14,7 @@ use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use plwasm_core::abi::Value;
 use plwasm_core::aggregate::{row_plan, slot_bits, Step, SupportRole};
 use plwasm_core::error::PlWasmError;
+use plwasm_core::limits::owned_copy;
 use plwasm_core::types::{Fixed, SqlType};
 
 use crate::agg_instances::{instance_for, with_instance, SharedInstance};
@@ -205,16 +206,8 @@ impl Resolved {
 fn copy_into(from: &Resolved, instance: &Rc<SharedInstance>, function: &str) -> Resolved {
     let limits = gucs::call_limits();
     let bytes = with_instance(&from.instance, function, |inner| {
-        inner.serialize(from.handle, limits, |bytes| {
-            // The guest says how large its state is: copy it out fallibly.
-            let mut copy = Vec::new();
-            copy.try_reserve_exact(bytes.len()).map_err(|_| PlWasmError::OutOfMemory {
-                bytes: bytes.len() as u64,
-                what: "a state moved between instances",
-            })?;
-            copy.extend_from_slice(bytes);
-            Ok(copy)
-        })?
+        // The guest says how large its state is: copied out fallibly.
+        inner.serialize(from.handle, limits, |bytes| owned_copy(bytes, "a state moved between instances"))?
     });
     let handle = with_instance(instance, function, |inner| inner.deserialize(&bytes, limits));
     Resolved { instance: Rc::clone(instance), handle, object: None }

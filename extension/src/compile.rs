@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use plwasm_core::body::Body;
 use plwasm_core::error::PlWasmError;
+use plwasm_core::limits::owned_copy;
 use plwasm_core::wasmtime::{Engine, Module};
 
 use crate::interrupt::{interrupt_requested, spawn_with_signals_blocked};
@@ -52,14 +53,6 @@ pub fn parse_body(source: &str, max_module_size: usize) -> Result<Body, PlWasmEr
         let text = std::str::from_utf8(&copy).map_err(|_| PlWasmError::UnrecognizedBody)?;
         plwasm_core::body::parse_body(text, max_module_size)
     })
-}
-
-/// `bytes` copied for the helper, with a checked allocation.
-fn owned_copy(bytes: &[u8], what: &'static str) -> Result<Vec<u8>, PlWasmError> {
-    let mut copy = Vec::new();
-    copy.try_reserve_exact(bytes.len()).map_err(|_| PlWasmError::OutOfMemory { bytes: bytes.len() as u64, what })?;
-    copy.extend_from_slice(bytes);
-    Ok(copy)
 }
 
 /// Runs `work` on the helper thread while the backend waits, interruptibly.

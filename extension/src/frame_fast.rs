@@ -10,9 +10,8 @@
 use pgrx::pg_sys::{self, Datum, NullableDatum};
 use plwasm_core::abi::Value;
 use plwasm_core::error::PlWasmError;
-use plwasm_core::floats;
 use plwasm_core::host::LogQueue;
-use plwasm_core::types::{Passing, Repr, SqlSignature, SqlType};
+use plwasm_core::types::{Passing, SqlSignature, SqlType};
 
 use crate::{gucs, marshal};
 
@@ -111,35 +110,11 @@ pub unsafe fn result(ty: SqlType, value: Value<'_>) -> Result<Converted, PlWasmE
             }
         }
         Value::Array { bytes, count } => {
-            let (Passing::Array(element), Repr::Array { element_oid, .. }) = (ty.passing(), ty.info().repr) else {
-                return Err(PlWasmError::Internal { message: format!("{} is not an array type", ty.sql_name()) });
-            };
-            if count > marshal::MAX_ARRAY_ELEMENTS {
-                return Err(PlWasmError::ResultTooLarge {
-                    bytes: bytes.len() as u64,
-                    limit: (marshal::MAX_ARRAY_ELEMENTS * element.byte_size()) as u64,
-                });
-            }
-            // SAFETY: a zeroed block laid out as utils/array.h describes: no dimensions for
-            // an empty array (construct_empty_array's form), else one dimension, lower bound
-            // 1, no NULL bitmap, then the elements.
+            let elements = marshal::array_result(ty, bytes, count)?;
+            // SAFETY: a zeroed block of the size fill_array lays out, in the call's context.
             unsafe {
-                let header =
-                    if count == 0 { std::mem::size_of::<pg_sys::ArrayType>() } else { marshal::ARRAY_HEADER_1D };
-                let total = header + bytes.len();
-                let array = allocate(total, true)? as *mut pg_sys::ArrayType;
-                pgrx::varlena::set_varsize_4b(array.cast(), total as i32);
-                (*array).elemtype = pg_sys::Oid::from(element_oid);
-                if count > 0 {
-                    (*array).ndim = 1;
-                    let dims = (array as *mut u8).add(std::mem::size_of::<pg_sys::ArrayType>()).cast::<i32>();
-                    *dims = count as i32;
-                    *dims.add(1) = 1;
-                    let data = std::slice::from_raw_parts_mut((array as *mut u8).add(header), bytes.len());
-                    data.copy_from_slice(bytes);
-                    floats::canonicalize_elements(element, data);
-                }
-                Converted::Datum(Datum::from(array))
+                let block = allocate(marshal::array_size(bytes, count), true)?;
+                Converted::Datum(marshal::fill_array(block, elements, bytes, count))
             }
         }
     })

@@ -16,7 +16,7 @@ use plwasm_core::types::{Passing, Repr, SqlType, WasmType};
 /// lower bound, MAXALIGNed (`ARR_OVERHEAD_NONULLS(1)`).
 pub(crate) const ARRAY_HEADER_1D: usize = 24;
 /// `MaxArraySize`: the most elements PostgreSQL allows in one array.
-pub(crate) const MAX_ARRAY_ELEMENTS: usize = 0x3FFF_FFFF / std::mem::size_of::<Datum>();
+const MAX_ARRAY_ELEMENTS: usize = 0x3FFF_FFFF / std::mem::size_of::<Datum>();
 
 pub(crate) fn database_is_utf8() -> bool {
     thread_local! {
@@ -163,29 +163,67 @@ pub unsafe fn result(ty: SqlType, value: Value<'_>) -> Result<Option<Datum>, PlW
                 _ => new_varlena(utf8_to_server(bytes)),
             },
             Value::Array { bytes, count } => {
-                if count > MAX_ARRAY_ELEMENTS {
-                    let element_size = match ty.passing() {
-                        Passing::Array(element) => element.byte_size(),
-                        _ => 1,
-                    };
-                    return Err(PlWasmError::ResultTooLarge {
-                        bytes: bytes.len() as u64,
-                        limit: (MAX_ARRAY_ELEMENTS * element_size) as u64,
-                    });
-                }
-                let Passing::Array(element) = ty.passing() else {
-                    return Err(PlWasmError::Internal { message: format!("{} is not an array type", ty.sql_name()) });
-                };
-                new_array(element_type(ty)?, element, bytes, count)
+                let elements = array_result(ty, bytes, count)?;
+                let block = pg_sys::palloc0(array_size(bytes, count)) as *mut u8;
+                fill_array(block, elements, bytes, count)
             }
         }))
     }
 }
 
-fn element_type(ty: SqlType) -> Result<pg_sys::Oid, PlWasmError> {
-    match ty.info().repr {
-        Repr::Array { element_oid, .. } => Ok(pg_sys::Oid::from(element_oid)),
-        _ => Err(PlWasmError::Internal { message: format!("{} is not an array type", ty.sql_name()) }),
+/// An array result's element type (its oid, its wasm type), checked: the array type's, and
+/// at most `MaxArraySize` elements.
+pub(crate) fn array_result(ty: SqlType, bytes: &[u8], count: usize) -> Result<(pg_sys::Oid, WasmType), PlWasmError> {
+    let (Passing::Array(element), Repr::Array { element_oid, .. }) = (ty.passing(), ty.info().repr) else {
+        return Err(PlWasmError::Internal { message: format!("{} is not an array type", ty.sql_name()) });
+    };
+    if count > MAX_ARRAY_ELEMENTS {
+        return Err(PlWasmError::ResultTooLarge {
+            bytes: bytes.len() as u64,
+            limit: (MAX_ARRAY_ELEMENTS * element.byte_size()) as u64,
+        });
+    }
+    Ok((pg_sys::Oid::from(element_oid), element))
+}
+
+/// Bytes of the array [`fill_array`] lays out for `count` elements in `bytes`.
+pub(crate) fn array_size(bytes: &[u8], count: usize) -> usize {
+    if count == 0 {
+        std::mem::size_of::<pg_sys::ArrayType>()
+    } else {
+        ARRAY_HEADER_1D + bytes.len()
+    }
+}
+
+/// Lays out at `block` a one-dimensional array (lower bound 1) of `count` elements copied
+/// from `bytes`, NaNs canonical; for no elements, the empty array (no dimensions), as
+/// `construct_empty_array` makes it.
+///
+/// # Safety
+/// `block` must be zeroed, [`array_size`] bytes, in a memory context that outlives the
+/// result; `bytes` holds `count` elements of the element type.
+pub(crate) unsafe fn fill_array(
+    block: *mut u8,
+    (element_oid, element): (pg_sys::Oid, WasmType),
+    bytes: &[u8],
+    count: usize,
+) -> Datum {
+    // SAFETY: the caller's contract; the header is laid out as utils/array.h describes for
+    // no dimensions, or one dimension without a NULL bitmap, followed by the data.
+    unsafe {
+        let array = block as *mut pg_sys::ArrayType;
+        pgrx::varlena::set_varsize_4b(array.cast(), array_size(bytes, count) as i32);
+        (*array).elemtype = element_oid;
+        if count > 0 {
+            (*array).ndim = 1;
+            let dims = block.add(std::mem::size_of::<pg_sys::ArrayType>()).cast::<i32>();
+            *dims = count as i32; // dimension
+            *dims.add(1) = 1; // lower bound
+            let data = std::slice::from_raw_parts_mut(block.add(ARRAY_HEADER_1D), bytes.len());
+            data.copy_from_slice(bytes);
+            floats::canonicalize_elements(element, data);
+        }
+        Datum::from(array)
     }
 }
 
@@ -196,32 +234,4 @@ fn element_type(ty: SqlType) -> Result<pg_sys::Oid, PlWasmError> {
 pub(crate) unsafe fn new_varlena(bytes: &[u8]) -> Datum {
     // SAFETY: cstring_to_text_with_len pallocs a varlena of len + header and copies len bytes.
     unsafe { Datum::from(pg_sys::cstring_to_text_with_len(bytes.as_ptr().cast(), bytes.len() as i32)) }
-}
-
-/// A new one-dimensional array (lower bound 1) of `count` elements copied from `bytes`.
-///
-/// # Safety
-/// Must run inside a call (palloc may raise); `bytes` holds `count` elements of `element`.
-unsafe fn new_array(element: pg_sys::Oid, wasm: WasmType, bytes: &[u8], count: usize) -> Datum {
-    // SAFETY: the allocation is the header plus the data, zeroed; the header is laid out as
-    // utils/array.h describes for one dimension without a NULL bitmap.
-    unsafe {
-        if count == 0 {
-            return Datum::from(pg_sys::construct_empty_array(element));
-        }
-        let total = ARRAY_HEADER_1D + bytes.len();
-        let array = pg_sys::palloc0(total) as *mut pg_sys::ArrayType;
-        pgrx::varlena::set_varsize_4b(array.cast(), total as i32);
-        (*array).ndim = 1;
-        (*array).dataoffset = 0;
-        (*array).elemtype = element;
-        let dims = (array as *mut u8).add(std::mem::size_of::<pg_sys::ArrayType>()).cast::<i32>();
-        *dims = count as i32; // dimension
-        *dims.add(1) = 1; // lower bound
-                          // The data area was just allocated with room for bytes.len() bytes.
-        let data = std::slice::from_raw_parts_mut((array as *mut u8).add(ARRAY_HEADER_1D), bytes.len());
-        data.copy_from_slice(bytes);
-        floats::canonicalize_elements(wasm, data);
-        Datum::from(array)
-    }
 }

@@ -22,6 +22,7 @@ use std::rc::Rc;
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use plwasm_core::aggregate::flat::{self, FlatState};
 use plwasm_core::error::PlWasmError;
+use plwasm_core::limits::owned_copy;
 
 use crate::agg_instances::{with_instance, SharedInstance};
 use crate::error::{raise, raise_internal, OrRaise};
@@ -200,15 +201,7 @@ unsafe extern "C-unwind" fn flat_size(header: *mut pg_sys::ExpandedObjectHeader)
         raise(&PlWasmError::StateNotSerializable, &instance.key.prefix);
     }
     let bytes = with_instance(&instance, &function, |inner| {
-        inner.serialize(handle, gucs::call_limits(), |bytes| {
-            let mut copy = Vec::new();
-            copy.try_reserve_exact(bytes.len()).map_err(|_| PlWasmError::OutOfMemory {
-                bytes: bytes.len() as u64,
-                what: "a flattened aggregate state",
-            })?;
-            copy.extend_from_slice(bytes);
-            Ok(copy)
-        })?
+        inner.serialize(handle, gucs::call_limits(), |bytes| owned_copy(bytes, "a flattened aggregate state"))?
     });
     let size = pgrx::pg_sys::VARHDRSZ + flat::header_len(&instance.key.prefix) + bytes.len();
     if size > MAX_FLAT_BYTES {

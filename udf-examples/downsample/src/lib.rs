@@ -43,6 +43,47 @@ pub fn lttb_in_order<P: Copy, I: Iterator<Item = P>>(
     }
 }
 
+/// The average of the `count` points `bucket` yields, each also handed to `seen`.
+#[inline(always)]
+fn bucket_average<P: Copy>(
+    bucket: impl Iterator<Item = P>,
+    count: usize,
+    xy: &impl Fn(P) -> (f64, f64),
+    mut seen: impl FnMut(P),
+) -> (f64, f64) {
+    let (mut avg_x, mut avg_y) = (0.0, 0.0);
+    for point in bucket.take(count) {
+        let (x, y) = xy(point);
+        avg_x += x;
+        avg_y += y;
+        seen(point);
+    }
+    (avg_x / count as f64, avg_y / count as f64)
+}
+
+/// The point of `bucket` forming the largest triangle with `a` and `avg` (the first of
+/// equals), or `a` for an empty bucket.
+#[inline(always)]
+fn largest_triangle<P: Copy>(
+    bucket: impl Iterator<Item = P>,
+    a: P,
+    avg: (f64, f64),
+    xy: &impl Fn(P) -> (f64, f64),
+) -> P {
+    let ((ax, ay), (avg_x, avg_y)) = (xy(a), avg);
+    let mut max_area = -1.0;
+    let mut chosen = None;
+    for point in bucket {
+        let (x, y) = xy(point);
+        let area = ((ax - avg_x) * (y - ay) - (ax - x) * (avg_y - ay)).abs() * 0.5;
+        if chosen.is_none() || area > max_area {
+            max_area = area;
+            chosen = Some(point);
+        }
+    }
+    chosen.unwrap_or(a)
+}
+
 /// [`lttb_in_order`] with two cursors a bucket apart: nothing buffered.
 fn lttb_two_cursors<P: Copy, I: Iterator<Item = P>>(
     len: usize,
@@ -63,30 +104,9 @@ fn lttb_two_cursors<P: Copy, I: Iterator<Item = P>>(
     for i in 0..threshold - 2 {
         // Bucket i + 1 (the last one ends at the last point): its average.
         let (avg_start, avg_end) = (bound(i + 1), bound(i + 2).min(len));
-        let (mut avg_x, mut avg_y) = (0.0, 0.0);
-        for point in ahead.by_ref().take(avg_end - avg_start) {
-            let (x, y) = xy(point);
-            avg_x += x;
-            avg_y += y;
-            last = point;
-        }
-        let avg_len = (avg_end - avg_start) as f64;
-        avg_x /= avg_len;
-        avg_y /= avg_len;
-
-        // Bucket i: the point with the largest triangle (the first of equals).
-        let (ax, ay) = xy(a);
-        let mut max_area = -1.0;
-        let mut chosen = None;
-        for point in scan.by_ref().take(bound(i + 1) - bound(i)) {
-            let (x, y) = xy(point);
-            let area = ((ax - avg_x) * (y - ay) - (ax - x) * (avg_y - ay)).abs() * 0.5;
-            if chosen.is_none() || area > max_area {
-                max_area = area;
-                chosen = Some(point);
-            }
-        }
-        a = chosen.unwrap_or(a);
+        let avg = bucket_average(ahead.by_ref(), avg_end - avg_start, &xy, |point| last = point);
+        // Bucket i: the point with the largest triangle.
+        a = largest_triangle(scan.by_ref().take(bound(i + 1) - bound(i)), a, avg, &xy);
         sampled.push(a);
     }
     sampled.push(last);
@@ -112,31 +132,12 @@ fn lttb_one_walk<P: Copy>(
     current.extend(walk.by_ref().take(bound(1) - 1));
     for i in 0..threshold - 2 {
         let (avg_start, avg_end) = (bound(i + 1), bound(i + 2).min(len));
-        let (mut avg_x, mut avg_y) = (0.0, 0.0);
         next.clear();
-        for point in walk.by_ref().take(avg_end - avg_start) {
-            let (x, y) = xy(point);
-            avg_x += x;
-            avg_y += y;
+        let avg = bucket_average(walk.by_ref(), avg_end - avg_start, &xy, |point| {
             next.push(point);
             last = point;
-        }
-        let avg_len = (avg_end - avg_start) as f64;
-        avg_x /= avg_len;
-        avg_y /= avg_len;
-
-        let (ax, ay) = xy(a);
-        let mut max_area = -1.0;
-        let mut chosen = None;
-        for &point in &current {
-            let (x, y) = xy(point);
-            let area = ((ax - avg_x) * (y - ay) - (ax - x) * (avg_y - ay)).abs() * 0.5;
-            if chosen.is_none() || area > max_area {
-                max_area = area;
-                chosen = Some(point);
-            }
-        }
-        a = chosen.unwrap_or(a);
+        });
+        a = largest_triangle(current.iter().copied(), a, avg, &xy);
         sampled.push(a);
         std::mem::swap(&mut current, &mut next);
     }
@@ -167,11 +168,6 @@ impl PointLog {
             }
         }
         self.len += 1;
-    }
-
-    #[inline(always)]
-    pub fn get(&self, i: usize) -> (i64, f64) {
-        self.blocks[i / Self::BLOCK][i % Self::BLOCK]
     }
 
     pub fn len(&self) -> usize {
@@ -355,7 +351,7 @@ mod tests {
             shuffled.push((j, ((j * 7) % 13) as f64));
         }
         assert_eq!(in_order.len(), 200_000);
-        assert_eq!(in_order.get(70_000), (70_000, ((70_000 * 7) % 13) as f64));
+        assert_eq!(in_order.iter().nth(70_000), Some((70_000, ((70_000 * 7) % 13) as f64)));
         let kept = lttb_points(&mut in_order, 500);
         assert_eq!(kept.len(), 500);
         assert_eq!(kept, lttb_points(&mut shuffled, 500));
