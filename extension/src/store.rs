@@ -1,13 +1,14 @@
 //! The module store's read side: what `plwasm.module_store` says about a module, as a given
-//! role may use it. Read on the call path (also in parallel workers), always with
-//! `search_path` pinned and every name qualified.
+//! role may use it. Read on the call path (also in parallel workers) straight from the
+//! tables' primary-key indexes, found by oid in the extension's schema: no SQL, no names a
+//! caller could shadow.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use pgrx::prelude::*;
 use plwasm_core::error::PlWasmError;
 
-use crate::pinned::{self, RunAs};
+use crate::pinned;
 
 /// The oid of `plwasm.module_store` once this backend has looked it up (0 before).
 static MODULE_STORE_OID: AtomicU32 = AtomicU32::new(0);
@@ -27,22 +28,6 @@ pub struct StoredModule {
     /// Only when asked for.
     pub wasm: Option<Vec<u8>>,
 }
-
-/// `$1` name, `$2` with bytes, `$3` the role whose USAGE is in question. Every function and
-/// operator is qualified, and it runs with `search_path` pinned (see `pinned`).
-const FETCH: &str = "
-SELECT m.sha256, m.owner::pg_catalog.oid,
-       m.owner::pg_catalog.oid OPERATOR(pg_catalog.=) $3
-         OR EXISTS (SELECT 1 FROM plwasm.module_grants g
-                     WHERE g.module OPERATOR(pg_catalog.=) m.name
-                       AND CASE WHEN g.grantee::pg_catalog.oid OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN true
-                                WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-                                                  WHERE r.oid OPERATOR(pg_catalog.=) g.grantee::pg_catalog.oid) THEN false
-                                ELSE pg_catalog.pg_has_role($3, g.grantee::pg_catalog.oid, 'USAGE') END),
-       CASE WHEN $2 THEN m.wasm END,
-       'plwasm.module_store'::pg_catalog.regclass::pg_catalog.oid
-  FROM plwasm.module_store m
- WHERE m.name OPERATOR(pg_catalog.=) $1";
 
 /// The last lookup without bytes: the support functions of one aggregate (and the other
 /// functions of a module) meet the same module in one statement, so their entries share one
@@ -94,84 +79,170 @@ pub fn lookup(name: &str, role: pg_sys::Oid) -> Result<Option<StoredModule>, PlW
 
 /// Reads module `name` as `role` may use it; its bytes only when `with_bytes`.
 ///
-/// Runs on the call path, also in parallel workers and in a leader whose transaction has
-/// written (CREATE TABLE AS, INSERT ... SELECT). pgrx's SPI treats such a transaction as
-/// read-write and increments the command counter, which parallel mode forbids; this read is
-/// a plain SELECT, so it goes to SPI directly as read-only.
+/// A direct read of the store's primary-key index, not a query: a new session's first call
+/// would otherwise parse and plan SQL over cold catalogs (about 1 ms). It runs on the call
+/// path, also in parallel workers, and reads with the statement's snapshot as a read-only
+/// query would. USAGE is decided here as `plwasm.modules` and `grant_module` define it: the
+/// role owns the module, is a superuser, or has the privileges of a grantee (PUBLIC, or a
+/// role that still exists: `pg_has_role(..., 'USAGE')` is `has_privs_of_role`).
 pub fn fetch(name: &str, with_bytes: bool, role: pg_sys::Oid) -> Result<Option<StoredModule>, PlWasmError> {
-    let query = std::ffi::CString::new(FETCH).expect("no NUL in the query");
     let name_text = std::ffi::CString::new(name).map_err(|_| PlWasmError::BadModuleName { module: name.into() })?;
-    let superuser = pinned::is_superuser(role);
-    // SAFETY: connects SPI, runs one read-only query with three arguments of the declared
-    // types, copies every value it needs into owned Rust values while connected, and
-    // disconnects. An error inside SPI raises (pgrx turns it into a panic that unwinds to the
-    // guard), and transaction abort cleans up the SPI connection and the pinned path.
-    pinned::with_pinned_path(RunAs::Caller, || unsafe {
-        if pg_sys::SPI_connect() < 0 {
-            return Err(spi_error("SPI_connect failed"));
-        }
-        let mut types = [pg_sys::TEXTOID, pg_sys::BOOLOID, pg_sys::OIDOID];
-        let mut values = [
-            pg_sys::Datum::from(pg_sys::cstring_to_text(name_text.as_ptr())),
-            pg_sys::Datum::from(with_bytes),
-            pg_sys::Datum::from(role),
-        ];
-        let nulls = [b' ' as std::ffi::c_char; 3];
-        let status = pg_sys::SPI_execute_with_args(
-            query.as_ptr(),
-            3,
-            types.as_mut_ptr(),
-            values.as_mut_ptr(),
-            nulls.as_ptr(),
-            true,
-            1,
-        );
-        let result = if status != pg_sys::SPI_OK_SELECT as i32 {
-            Err(spi_error(&format!("reading plwasm.module_store failed (SPI status {status})")))
-        } else if pg_sys::SPI_processed == 0 {
-            Ok(None)
-        } else {
-            let table = pg_sys::SPI_tuptable;
-            let tuple = *(*table).vals;
-            let desc = (*table).tupdesc;
-            let column = |n: i32| {
-                let mut is_null = false;
-                let datum = pg_sys::SPI_getbinval(tuple, desc, n, &mut is_null);
-                (datum, is_null)
-            };
-            let hash_bytes: Vec<u8> = bytes_of(column(1)).unwrap_or_default();
-            let mut hash = [0u8; 32];
-            if hash_bytes.len() == 32 {
-                hash.copy_from_slice(&hash_bytes);
-            }
-            let owner = match column(2) {
-                (datum, false) => pg_sys::Oid::from(datum.value() as u32),
-                _ => pg_sys::InvalidOid,
-            };
-            let usable =
-                superuser || matches!(column(3), (datum, false) if bool::from_datum(datum, false).unwrap_or(false));
-            let wasm = bytes_of(column(4));
-            if let (oid, false) = column(5) {
-                MODULE_STORE_OID.store(oid.value() as u32, Ordering::Relaxed);
-            }
-            Ok(Some(StoredModule { hash, owner, usable, wasm }))
+    let store = store_oid();
+    let grants = grants_oid();
+    // SAFETY: both relations are opened and closed here with AccessShareLock, and each scan
+    // ends before its relation closes. Values are copied out of a tuple before the scan moves
+    // on. Anything PostgreSQL raises (a missing relation, an I/O error) goes through pgrx's
+    // guard into an ERROR; transaction abort releases the locks and buffer pins.
+    unsafe {
+        let name_datum = pg_sys::Datum::from(pg_sys::cstring_to_text(name_text.as_ptr()));
+        let found = {
+            let scan = KeyScan::begin(store, name_datum)?;
+            let row = scan.next().map(|tuple| -> Result<_, PlWasmError> {
+                let hash: [u8; 32] = scan.bytes(tuple, "sha256")?.and_then(|b| b.try_into().ok()).unwrap_or([0; 32]);
+                let owner = scan.oid(tuple, "owner")?.unwrap_or(pg_sys::InvalidOid);
+                let wasm = if with_bytes { scan.bytes(tuple, "wasm")? } else { None };
+                Ok((hash, owner, wasm))
+            });
+            scan.end();
+            row.transpose()?
         };
-        pg_sys::SPI_finish();
-        result
-    })
+        let Some((hash, owner, wasm)) = found else { return Ok(None) };
+        let usable = owner == role || pinned::is_superuser(role) || granted(grants, name_datum, role)?;
+        Ok(Some(StoredModule { hash, owner, usable, wasm }))
+    }
 }
 
-/// A bytea column's bytes, copied.
+/// Whether `plwasm.module_grants` gives `role` USAGE of the module named by `name_datum`.
 ///
 /// # Safety
-/// `datum` must be a bytea Datum valid for now (or `is_null`).
-unsafe fn bytes_of((datum, is_null): (pg_sys::Datum, bool)) -> Option<Vec<u8>> {
-    // SAFETY: the caller's contract; from_datum detoasts and copies.
-    unsafe { <&[u8]>::from_datum(datum, is_null).map(<[u8]>::to_vec) }
+/// `name_datum` is a text Datum; `grants` is module_grants' oid.
+unsafe fn granted(grants: pg_sys::Oid, name_datum: pg_sys::Datum, role: pg_sys::Oid) -> Result<bool, PlWasmError> {
+    // SAFETY: as in fetch.
+    unsafe {
+        let scan = KeyScan::begin(grants, name_datum)?;
+        let mut usable = Ok(false);
+        while let Some(tuple) = scan.next() {
+            match scan.oid(tuple, "grantee") {
+                Ok(Some(grantee)) if grantee == pg_sys::InvalidOid || role_grants_to(grantee, role) => {
+                    usable = Ok(true);
+                    break;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    usable = Err(err);
+                    break;
+                }
+            }
+        }
+        scan.end();
+        usable
+    }
 }
 
-fn spi_error(message: &str) -> PlWasmError {
-    PlWasmError::Internal { message: message.to_string() }
+/// Whether a grant to `grantee` reaches `role`: the grantee still exists and `role` has its
+/// privileges.
+fn role_grants_to(grantee: pg_sys::Oid, role: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache existence probe by oid.
+    let exists = unsafe {
+        pg_sys::SearchSysCacheExists(
+            pg_sys::SysCacheIdentifier::AUTHOID as i32,
+            grantee.into(),
+            0.into(),
+            0.into(),
+            0.into(),
+        )
+    };
+    exists && pinned::has_privs_of_role(role, grantee)
+}
+
+/// A scan of one of the store's tables by its primary key's first column (a module name),
+/// through that index, with the statement's snapshot.
+struct KeyScan {
+    relation: pg_sys::Relation,
+    scan: pg_sys::SysScanDesc,
+}
+
+impl KeyScan {
+    /// # Safety
+    /// `relid` is a table whose first column is text and leads its primary key.
+    unsafe fn begin(relid: pg_sys::Oid, name_datum: pg_sys::Datum) -> Result<KeyScan, PlWasmError> {
+        // SAFETY: the caller's contract; the scan key compares with the column's collation,
+        // the one its index was built with (ScanKeyInit would set C, which may order text
+        // differently from the index).
+        unsafe {
+            let relation = pg_sys::table_open(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            pg_sys::list_free(pg_sys::RelationGetIndexList(relation));
+            let index = (*relation).rd_pkindex;
+            if index == pg_sys::InvalidOid {
+                pg_sys::table_close(relation, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+                return Err(PlWasmError::Internal { message: "plwasm's module store has no primary key".into() });
+            }
+            let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
+            pg_sys::ScanKeyInit(&mut key, 1, pg_sys::BTEqualStrategyNumber as u16, pg_sys::F_TEXTEQ.into(), name_datum);
+            key.sk_collation = pgrx::PgTupleDesc::from_pg_unchecked((*relation).rd_att)
+                .get(0)
+                .map_or(pg_sys::InvalidOid, |a| a.attcollation);
+            let snapshot = if pg_sys::ActiveSnapshotSet() {
+                pg_sys::GetActiveSnapshot()
+            } else {
+                pg_sys::GetTransactionSnapshot()
+            };
+            let scan = pg_sys::systable_beginscan(relation, index, true, snapshot, 1, &mut key);
+            Ok(KeyScan { relation, scan })
+        }
+    }
+
+    /// The next matching row, valid until the next call or [`KeyScan::end`].
+    unsafe fn next(&self) -> Option<pg_sys::HeapTuple> {
+        // SAFETY: an open scan.
+        let tuple = unsafe { pg_sys::systable_getnext(self.scan) };
+        (!tuple.is_null()).then_some(tuple)
+    }
+
+    unsafe fn end(self) {
+        // SAFETY: the scan and relation begin() opened, each closed once.
+        unsafe {
+            pg_sys::systable_endscan(self.scan);
+            pg_sys::table_close(self.relation, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        }
+    }
+
+    /// Column `column` of `tuple`, `None` when NULL.
+    unsafe fn column(&self, tuple: pg_sys::HeapTuple, column: &str) -> Result<Option<pg_sys::Datum>, PlWasmError> {
+        // SAFETY: the relation's own descriptor; attnum is one of its live columns.
+        unsafe {
+            let desc = (*self.relation).rd_att;
+            let Some(at) = pgrx::PgTupleDesc::from_pg_unchecked(desc)
+                .iter()
+                .position(|a| !a.attisdropped && pgrx::name_data_to_str(&a.attname) == column)
+            else {
+                return Err(PlWasmError::Internal { message: format!("plwasm's module store has no column {column}") });
+            };
+            let mut is_null = false;
+            let datum = pg_sys::heap_getattr(tuple, at as i32 + 1, desc, &mut is_null);
+            Ok((!is_null).then_some(datum))
+        }
+    }
+
+    /// An oid (or regrole) column.
+    unsafe fn oid(&self, tuple: pg_sys::HeapTuple, column: &str) -> Result<Option<pg_sys::Oid>, PlWasmError> {
+        // SAFETY: the caller's tuple of this scan.
+        Ok(unsafe { self.column(tuple, column)? }.map(|datum| pg_sys::Oid::from(datum.value() as u32)))
+    }
+
+    /// A bytea column, detoasted and copied.
+    unsafe fn bytes(&self, tuple: pg_sys::HeapTuple, column: &str) -> Result<Option<Vec<u8>>, PlWasmError> {
+        // SAFETY: the caller's tuple of this scan; from_datum detoasts (reading TOAST as needed).
+        unsafe {
+            match self.column(tuple, column)? {
+                None => Ok(None),
+                Some(datum) => match <&[u8]>::from_datum(datum, false) {
+                    Some(bytes) => plwasm_core::limits::owned_copy(bytes, "a stored module").map(Some),
+                    None => Ok(None),
+                },
+            }
+        }
+    }
 }
 
 /// The oid of `plwasm.module_store`, looked up by name in the extension's own schema.
@@ -186,5 +257,18 @@ pub(crate) fn store_oid() -> pg_sys::Oid {
         crate::error::raise_internal("plwasm.module_store is missing");
     }
     MODULE_STORE_OID.store(relid.to_u32(), Ordering::Relaxed);
+    relid
+}
+
+/// The oid of `plwasm.module_grants`, in the extension's own schema.
+fn grants_oid() -> pg_sys::Oid {
+    // SAFETY: as in store_oid.
+    let relid = unsafe {
+        let schema = pg_sys::get_namespace_oid(c"plwasm".as_ptr(), false);
+        pg_sys::get_relname_relid(c"module_grants".as_ptr(), schema)
+    };
+    if relid == pg_sys::InvalidOid {
+        crate::error::raise_internal("plwasm.module_grants is missing");
+    }
     relid
 }
