@@ -93,6 +93,31 @@ SET ROLE regress_plwasm_mod;
 SELECT regress_mod.my_double(4);
 CREATE FUNCTION regress_mod.my_square(x float8) RETURNS float8 STRICT LANGUAGE wasm AS 'pair:square';
 RESET ROLE;
+-- A grant to a group role reaches the members that inherit its privileges, and no one else;
+-- it is checked for a function's owner at CREATE and again at each session's first call.
+CREATE ROLE regress_mod_group NOLOGIN;
+CREATE ROLE regress_mod_member LOGIN IN ROLE regress_mod_group;
+CREATE ROLE regress_mod_noinherit LOGIN NOINHERIT IN ROLE regress_mod_group;
+CREATE SCHEMA regress_mod_members;
+GRANT CREATE, USAGE ON SCHEMA regress_mod_members TO regress_mod_member, regress_mod_noinherit;
+SELECT plwasm.grant_module('pair', 'regress_mod_group');
+SET ROLE regress_mod_member;
+CREATE FUNCTION regress_mod_members.via_group(x float8) RETURNS float8 STRICT LANGUAGE wasm AS 'pair:double';
+SELECT regress_mod_members.via_group(5);
+RESET ROLE;
+SET ROLE regress_mod_noinherit;
+CREATE FUNCTION regress_mod_members.not_inherited(x float8) RETURNS float8 STRICT LANGUAGE wasm AS 'pair:double';
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+-- Out of the group, the member's function stops at the next session's first call.
+REVOKE regress_mod_group FROM regress_mod_member;
+\c
+SET search_path = mods, public;
+SELECT regress_mod_members.via_group(5);
+\echo :LAST_ERROR_SQLSTATE
+SELECT plwasm.revoke_module('pair', 'regress_mod_group');
+DROP SCHEMA regress_mod_members CASCADE;
+DROP ROLE regress_mod_group, regress_mod_member, regress_mod_noinherit;
 SET search_path = mods, public;
 SELECT plwasm.grant_module('pair', 'no_such_role');
 SELECT name, owner, functions FROM plwasm.modules ORDER BY name;
