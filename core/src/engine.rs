@@ -16,6 +16,10 @@
 //!   machine;
 //! - no parallel compilation and no on-disk cache: wasmtime must not start threads of its own
 //!   inside a backend, nor write files;
+//! - a linear memory never moves: each reserves the whole 4 GiB a 32-bit memory can address
+//!   (address space, not memory; the guard pages after it keep bounds checks out of the
+//!   code), so its base address is fixed for the instance's life. The guest's code can keep
+//!   it in a register across loops, and the host can keep it between calls ([`crate::sandbox::MemoryView`]);
 //! - no copy-on-write memory images: they hold a memfd per module, file descriptors that
 //!   PostgreSQL's fd accounting does not know about.
 
@@ -54,6 +58,10 @@ pub fn wasm_features() -> WasmFeatures {
         | WasmFeatures::TAIL_CALL
 }
 
+/// Address space reserved for each linear memory: all a 32-bit memory can address, so none
+/// ever moves (see the module's notes).
+pub const MEMORY_RESERVATION: u64 = 1 << 32;
+
 /// Fuel per operator: wasmtime's defaults (one unit per plain instruction, one per byte that
 /// `memory.copy`, `memory.fill` and `memory.init` move), plus a charge per 64 kB page of
 /// `memory.grow`, which is otherwise free. So fuel bounds bulk work too, not only the count
@@ -77,6 +85,8 @@ pub fn engine_config(settings: &EngineSettings) -> Config {
         .epoch_interruption(true)
         .max_wasm_stack(settings.max_wasm_stack)
         .memory_init_cow(false)
+        .memory_reservation(MEMORY_RESERVATION)
+        .memory_may_move(false)
         .cranelift_opt_level(OptLevel::Speed);
     config
 }

@@ -48,6 +48,19 @@ pub struct Sandbox {
     /// benchmark of metering's cost) runs the same calls without refuelling.
     fuel_metered: bool,
     stack_limit: usize,
+    /// ABI 1: the guest memory as last looked up, for the extension's per-row path.
+    memory_view: Option<MemoryView>,
+}
+
+/// Where an instance's linear memory is and a length it has at least. The engine never moves
+/// a memory and a memory never shrinks, so a view stays true for the instance's life except
+/// that the memory may since have grown: [`Sandbox::refresh_memory_view`] looks again. Plain
+/// numbers here; the extension, which may use raw pointers, turns them into a slice while no
+/// wasm runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryView {
+    pub base: usize,
+    pub len: usize,
 }
 
 /// What an ABI 1 call needs besides the export.
@@ -125,7 +138,16 @@ impl Sandbox {
             };
             Some(FrameAbi { memory, alloc, free, entry, buffer: None })
         };
-        Ok(Sandbox { store, instance, func, frames, fuel_limit: limits.fuel, fuel_metered, stack_limit })
+        Ok(Sandbox {
+            store,
+            instance,
+            func,
+            frames,
+            fuel_limit: limits.fuel,
+            fuel_metered,
+            stack_limit,
+            memory_view: None,
+        })
     }
 
     /// An ABI 1 call: writes `args` into a frame (one copy each), calls the export, checks the
@@ -139,6 +161,49 @@ impl Sandbox {
         finish: impl FnOnce(Value<'_>) -> R,
     ) -> Result<R> {
         self.checked_frame_call(None, signature, args, limits, finish)
+    }
+
+    /// The per-row path's first step of a frame call (the extension writes the frame itself,
+    /// through a [`MemoryView`]): applies `limits`, clears the log queue and returns the
+    /// address of an argument buffer of at least `needed` bytes.
+    #[inline]
+    pub fn begin_frame_call(&mut self, needed: usize, limits: CallLimits) -> Result<usize> {
+        self.arm(limits)?;
+        if self.has_logs() {
+            self.store.data_mut().logs = LogQueue::default();
+        }
+        self.argument_buffer(needed, limits.max_memory)
+    }
+
+    /// Calls the function's own `(frame) -> ()` export on the frame at `frame`. Once the
+    /// result is read, [`Sandbox::give_back_large_buffer`] must follow.
+    #[inline]
+    pub fn call_frame_entry(&mut self, frame: usize) -> Result<()> {
+        let frames = self.frames.as_ref().ok_or_else(not_abi1)?;
+        frames.entry.call(&mut self.store, frame as i32).map_err(|err| self.classify_call_error(err))
+    }
+
+    /// The guest memory as last looked up (looking it up the first time); `None` for ABI 0.
+    #[inline]
+    pub fn memory_view(&mut self) -> Option<MemoryView> {
+        match self.memory_view {
+            Some(view) => Some(view),
+            None => self.refresh_memory_view(),
+        }
+    }
+
+    /// Looks the guest memory up again (it may have grown).
+    pub fn refresh_memory_view(&mut self) -> Option<MemoryView> {
+        let memory = self.frames.as_ref()?.memory;
+        let view = MemoryView { base: memory.data_ptr(&self.store) as usize, len: memory.data_size(&self.store) };
+        self.memory_view = Some(view);
+        Some(view)
+    }
+
+    /// Whether the guest logged messages during the last call.
+    #[inline]
+    pub fn has_logs(&self) -> bool {
+        !self.store.data().logs.is_empty()
     }
 
     /// [`Sandbox::call_frame`] for another `(frame) -> ()` export of the module.
@@ -211,7 +276,7 @@ impl Sandbox {
     /// `plwasm_free`, so one large argument (a flat aggregate state) does not keep its room
     /// in the guest's memory for good.
     #[inline]
-    fn give_back_large_buffer(&mut self) -> Result<()> {
+    pub fn give_back_large_buffer(&mut self) -> Result<()> {
         let Some(frames) = self.frames.as_mut() else { return Ok(()) };
         let Some((address, size)) = frames.buffer.filter(|&(_, size)| size > MAX_KEPT_ARG_BUFFER) else {
             return Ok(());

@@ -8,9 +8,10 @@
 //! guest returns (core's `read_result`: bounds, UTF-8, NaNs) are the same.
 
 use pgrx::pg_sys::{self, Datum, NullableDatum};
-use plwasm_core::abi::Value;
+use plwasm_core::abi::{self, Value};
 use plwasm_core::error::PlWasmError;
 use plwasm_core::host::LogQueue;
+use plwasm_core::sandbox::{MemoryView, Sandbox};
 use plwasm_core::types::{Passing, SqlSignature, SqlType};
 
 use crate::{gucs, marshal};
@@ -154,8 +155,10 @@ mod unguarded {
 pub enum Outcome {
     /// Not taken: the guarded path runs the call (nothing has run yet).
     NotTaken,
-    Done(Converted, LogQueue),
-    Failed(PlWasmError, LogQueue),
+    Done(Converted),
+    /// Done, and the guest logged messages (boxed: the common outcome stays small).
+    DoneLogged(Converted, Box<LogQueue>),
+    Failed(Box<PlWasmError>, LogQueue),
 }
 
 /// Runs a scalar ABI 1 call of `entry`'s live instance for `args`, if every argument can be
@@ -179,17 +182,69 @@ pub unsafe fn call(entry: &crate::entries::FunctionEntry, args: &[NullableDatum]
     }
     let Ok(mut slot) = entry.sandbox.try_borrow_mut() else { return Outcome::NotTaken };
     let Some(sandbox) = slot.as_mut() else { return Outcome::NotTaken };
-    let ret = signature.ret;
+    let values = &values[..args.len()];
     // SAFETY: the closure runs after wasm has returned; result() calls nothing that raises.
-    let outcome = sandbox
-        .call_frame(signature, &values[..args.len()], gucs::call_limits(), |value| unsafe { result(ret, value) })
-        .and_then(|converted| converted);
-    let logs = sandbox.take_logs();
+    let outcome = unsafe { frame_call(sandbox, signature, values) };
     match outcome {
-        Ok(converted) => Outcome::Done(converted, logs),
+        Ok(converted) if !sandbox.has_logs() => Outcome::Done(converted),
+        Ok(converted) => Outcome::DoneLogged(converted, Box::new(sandbox.take_logs())),
         Err(err) => {
+            let logs = sandbox.take_logs();
             *slot = None;
-            Outcome::Failed(err, logs)
+            Outcome::Failed(Box::new(err), logs)
         }
     }
+}
+
+/// The frame call of the guarded path (`Sandbox::call_frame`), step for step, but with the
+/// guest memory as the sandbox last saw it instead of two store lookups per call (a chain of
+/// dependent loads that was the largest single cost of a text echo). A view's base never
+/// changes (the engine never moves a memory) and its length only grows, so writing the frame
+/// needs a fresh look only when the buffer lies past the view, and reading the result only
+/// when the result slot or its bytes do.
+///
+/// # Safety
+/// Must run during a call; `values` are of `signature`'s argument types.
+#[inline]
+unsafe fn frame_call(
+    sandbox: &mut Sandbox,
+    signature: &SqlSignature,
+    values: &[Value<'_>],
+) -> Result<Converted, PlWasmError> {
+    let layout = abi::layout(values);
+    let frame = sandbox.begin_frame_call(layout.total, gucs::call_limits())?;
+    let mut view = sandbox.memory_view().ok_or_else(not_abi1)?;
+    if frame.checked_add(layout.total).is_none_or(|end| end > view.len) {
+        view = sandbox.refresh_memory_view().ok_or_else(not_abi1)?;
+    }
+    // SAFETY: no wasm runs and nothing else refers to the guest memory while this slice lives;
+    // the memory has at least `view.len` bytes at `view.base` (see MemoryView).
+    abi::write_frame(unsafe { guest_memory(view) }, frame, signature, values, &layout)?;
+    sandbox.call_frame_entry(frame)?;
+    let slot = frame + abi::SLOT_SIZE * values.len();
+    let ret = signature.ret;
+    // SAFETY: as above, after the call; result() copies what it keeps out of guest memory.
+    let read = |view| unsafe { abi::read_result(guest_memory(view), slot, ret).and_then(|value| result(ret, value)) };
+    let converted = match read(view) {
+        Ok(converted) => converted,
+        // The guest may have grown its memory and put the result there: look again.
+        Err(_) => read(sandbox.refresh_memory_view().ok_or_else(not_abi1)?)?,
+    };
+    sandbox.give_back_large_buffer()?;
+    Ok(converted)
+}
+
+/// The guest memory a view describes.
+///
+/// # Safety
+/// `view` is a current view of a live instance's memory (base fixed, at least `len` bytes),
+/// no wasm runs, and no other reference to that memory is used while the slice lives.
+#[inline]
+unsafe fn guest_memory<'m>(view: MemoryView) -> &'m mut [u8] {
+    // SAFETY: the caller's contract.
+    unsafe { std::slice::from_raw_parts_mut(view.base as *mut u8, view.len) }
+}
+
+fn not_abi1() -> PlWasmError {
+    PlWasmError::Internal { message: "not an ABI 1 instance".into() }
 }

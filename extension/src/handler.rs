@@ -109,12 +109,13 @@ unsafe fn call(fcinfo: FunctionCallInfo) -> Datum {
 enum FastCall {
     Done(Datum),
     /// Done, and the guest logged messages to emit before returning the result.
-    DoneLogged(Datum, LogQueue, *mut CallSite),
+    DoneLogged(Datum, Box<LogQueue>, *mut CallSite),
     /// Not attempted: the guarded path must set things up first.
     NotReady,
     /// Attempted and failed: emit what the guest logged, then raise this, for the function
     /// of this call site.
-    Failed(PlWasmError, *mut CallSite, LogQueue),
+    /// (Boxed, so the common outcomes stay a few words.)
+    Failed(Box<PlWasmError>, *mut CallSite, LogQueue),
 }
 
 /// The per-row path. Calls only `GetUserId`, `GetOuterUserId` and `stack_is_too_deep` in
@@ -143,28 +144,35 @@ unsafe fn fast_call(fcinfo: FunctionCallInfo) -> FastCall {
     if numeric {
         return match invoke(site_ref, args) {
             Ok(bits) => FastCall::Done(Datum::from(bits as usize)),
-            Err(err) => FastCall::Failed(err, site, LogQueue::default()),
+            Err(err) => FastCall::Failed(Box::new(err), site, LogQueue::default()),
         };
     }
     // SAFETY: the arguments are this call's, of the entry's signature.
     match unsafe { frame_fast::call(&site_ref.entry, args) } {
         frame_fast::Outcome::NotTaken => FastCall::NotReady,
-        frame_fast::Outcome::Done(converted, logs) => {
-            let datum = match converted {
-                frame_fast::Converted::Datum(datum) => datum,
-                frame_fast::Converted::Null => {
-                    // SAFETY: fcinfo is valid; a NULL result is reported through isnull.
-                    unsafe { (*fcinfo).isnull = true };
-                    Datum::from(0)
-                }
-            };
-            if logs.is_empty() {
-                FastCall::Done(datum)
-            } else {
-                FastCall::DoneLogged(datum, logs, site)
-            }
+        // SAFETY: fcinfo is valid for this call.
+        frame_fast::Outcome::Done(converted) => FastCall::Done(unsafe { result_datum(fcinfo, converted) }),
+        frame_fast::Outcome::DoneLogged(converted, logs) => {
+            // SAFETY: as above.
+            FastCall::DoneLogged(unsafe { result_datum(fcinfo, converted) }, logs, site)
         }
         frame_fast::Outcome::Failed(err, logs) => FastCall::Failed(err, site, logs),
+    }
+}
+
+/// The Datum of a per-row result; a NULL is reported through `isnull`.
+///
+/// # Safety
+/// `fcinfo` is the valid call info of the current call.
+#[inline]
+unsafe fn result_datum(fcinfo: FunctionCallInfo, converted: frame_fast::Converted) -> Datum {
+    match converted {
+        frame_fast::Converted::Datum(datum) => datum,
+        frame_fast::Converted::Null => {
+            // SAFETY: the caller's contract.
+            unsafe { (*fcinfo).isnull = true };
+            Datum::from(0)
+        }
     }
 }
 
@@ -244,7 +252,7 @@ unsafe fn dispatch(site: &mut CallSite, fcinfo: FunctionCallInfo) -> Datum {
 
 /// Raises an error from the fast path, inside pgrx's guard (which turns the report into a
 /// PostgreSQL ERROR), after what the guest logged.
-unsafe fn guarded_raise(err: PlWasmError, site: *mut CallSite, logs: LogQueue) -> Datum {
+unsafe fn guarded_raise(err: Box<PlWasmError>, site: *mut CallSite, logs: LogQueue) -> Datum {
     // SAFETY: the CallSite the fast path just used lives as long as fn_mcxt; the guard's
     // closure owns everything it drops before PostgreSQL's longjmp.
     unsafe {
@@ -260,7 +268,7 @@ unsafe fn guarded_raise(err: PlWasmError, site: *mut CallSite, logs: LogQueue) -
 
 /// Emits what the guest logged during a fast-path call, inside pgrx's guard and with the
 /// call's error context (as the guarded path does), then returns the call's result.
-unsafe fn guarded_emit(logs: LogQueue, site: *mut CallSite, datum: Datum) -> Datum {
+unsafe fn guarded_emit(logs: Box<LogQueue>, site: *mut CallSite, datum: Datum) -> Datum {
     // SAFETY: as guarded_raise; on a normal return the context pushed here is popped.
     unsafe {
         pg_sys::panic::pgrx_extern_c_guard(move || {

@@ -59,6 +59,13 @@ INSERT INTO probe VALUES ($$
     (i64.store offset=24 (local.get $f) (i64.const 48)))
   (func (export "log_oob") (param $f i32) (call $log (i32.const 3) (i32.const 65530) (i32.const 100)))
   (func (export "spin") (param $f i32) (loop (br 0)))
+  ;; Grows the memory by a page and answers "grow" from the new page.
+  (func (export "grow_answer") (param $f i32)
+    (local $at i32)
+    (local.set $at (i32.shl (memory.grow (i32.const 1)) (i32.const 16)))
+    (i32.store (local.get $at) (i32.const 0x776f7267))
+    (i32.store offset=20 (local.get $f) (i32.const 4))
+    (i64.store offset=24 (local.get $f) (i64.extend_i32_u (local.get $at))))
   (func (export "fail_on_two") (param $f i32)
     (if (i64.eq (i64.load offset=8 (local.get $f)) (i64.const 2))
       (then (call $raise (i32.const 16) (i32.const 21) (i32.const 9))))
@@ -133,6 +140,10 @@ SELECT fail_on_two(n) FROM generate_series(1, 3) n;
 \echo :LAST_ERROR_SQLSTATE
 SELECT make_probe('chatty_rows', 'x integer', 'integer', 'chatty');
 SELECT count(chatty_rows(n)) FROM generate_series(1, 2) n;
+-- A guest that grows its memory during a call and puts the result in the new page: the
+-- per-row path, which keeps the memory's extent between calls, looks again.
+SELECT make_probe('grow_answer', 'x integer', 'text', 'grow_answer');
+SELECT n, grow_answer(n) FROM generate_series(1, 3) n;
 DROP TABLE rows_in;
 --
 -- The guest raises errors with its own SQLSTATE; reserved classes become 38000.
