@@ -35,6 +35,7 @@ CREATE TABLE bench_arrays AS
     FROM generate_series(1, {rows_arrays}) g;
 VACUUM (ANALYZE, FREEZE) bench_text, bench_text_4k, bench_arrays;
 CREATE OR REPLACE FUNCTION c_ascii_upper(text) RETURNS text IMMUTABLE STRICT LANGUAGE c AS 'c_add_one', 'c_ascii_upper';
+CREATE OR REPLACE FUNCTION c_echo_text(text) RETURNS text IMMUTABLE STRICT LANGUAGE c AS 'c_add_one', 'c_echo_text';
 CREATE OR REPLACE FUNCTION c_l2_norm(float8[]) RETURNS float8 IMMUTABLE STRICT LANGUAGE c AS 'c_add_one', 'c_l2_norm';
 CREATE OR REPLACE FUNCTION plpgsql_ascii_upper(t text) RETURNS text IMMUTABLE STRICT LANGUAGE plpgsql AS
   $f$BEGIN RETURN translate(t, '{lower}', '{upper}'); END$f$;
@@ -60,7 +61,8 @@ VARIANTS = [
     ("text: C `c_ascii_upper`", "length(c_ascii_upper(t))", "a-z loop, PGXS", "bench_text", "text: bare `length(t)`", None),
     ("text: PL/pgSQL `translate`", "length(plpgsql_ascii_upper(t))", "RETURN translate(...)", "bench_text", "text: bare `length(t)`", "text: C `c_ascii_upper`"),
     ("text: plwasm `ascii_upper` (C guest)", "length(wasm_ascii_upper(t))", "same a-z loop, ABI 1", "bench_text", "text: bare `length(t)`", "text: C `c_ascii_upper`"),
-    ("text: plwasm echo", "length(wasm_echo_text(t))", "boundary only: copy in, copy out", "bench_text", "text: bare `length(t)`", None),
+    ("text: C echo", "length(c_echo_text(t))", "copy into a new varlena, PGXS: any echo's floor", "bench_text", "text: bare `length(t)`", None),
+    ("text: plwasm echo", "length(wasm_echo_text(t))", "boundary only: copy in, copy out", "bench_text", "text: bare `length(t)`", "text: C echo"),
     ("4 kB text: bare `length(t)`", "length(t)", "baseline, 4096-byte text, stored in the heap (PLAIN)", "bench_text_4k", None, None),
     ("4 kB text: C `c_ascii_upper`", "length(c_ascii_upper(t))", "a-z loop, PGXS", "bench_text_4k", "4 kB text: bare `length(t)`", None),
     ("4 kB text: plwasm `ascii_upper` (C guest)", "length(wasm_ascii_upper(t))", "ABI 1", "bench_text_4k", "4 kB text: bare `length(t)`", "4 kB text: C `c_ascii_upper`"),
