@@ -163,9 +163,9 @@ impl Sandbox {
         self.checked_frame_call(None, signature, args, limits, finish)
     }
 
-    /// The per-row path's first step of a frame call (the extension writes the frame itself,
-    /// through a [`MemoryView`]): applies `limits`, clears the log queue and returns the
-    /// address of an argument buffer of at least `needed` bytes.
+    /// A frame call's first step (the per-row path in the extension then writes the frame
+    /// itself, through a [`MemoryView`]): applies `limits`, clears the log queue and returns
+    /// the address of an argument buffer of at least `needed` bytes.
     #[inline]
     pub fn begin_frame_call(&mut self, needed: usize, limits: CallLimits) -> Result<usize> {
         self.arm(limits)?;
@@ -183,21 +183,21 @@ impl Sandbox {
         frames.entry.call(&mut self.store, frame as i32).map_err(|err| self.classify_call_error(err))
     }
 
-    /// The guest memory as last looked up (looking it up the first time); `None` for ABI 0.
+    /// The guest memory as last looked up (looking it up the first time); an error for ABI 0.
     #[inline]
-    pub fn memory_view(&mut self) -> Option<MemoryView> {
+    pub fn memory_view(&mut self) -> Result<MemoryView> {
         match self.memory_view {
-            Some(view) => Some(view),
+            Some(view) => Ok(view),
             None => self.refresh_memory_view(),
         }
     }
 
     /// Looks the guest memory up again (it may have grown).
-    pub fn refresh_memory_view(&mut self) -> Option<MemoryView> {
-        let memory = self.frames.as_ref()?.memory;
+    pub fn refresh_memory_view(&mut self) -> Result<MemoryView> {
+        let memory = self.frames.as_ref().ok_or_else(not_abi1)?.memory;
         let view = MemoryView { base: memory.data_ptr(&self.store) as usize, len: memory.data_size(&self.store) };
         self.memory_view = Some(view);
-        Some(view)
+        Ok(view)
     }
 
     /// Whether the guest logged messages during the last call.
@@ -253,10 +253,8 @@ impl Sandbox {
         limits: CallLimits,
         finish: impl FnOnce(&[u8], usize) -> R,
     ) -> Result<R> {
-        self.arm(limits)?;
-        self.store.data_mut().logs = LogQueue::default();
         let layout = abi::layout(args);
-        let frame = self.argument_buffer(layout.total, limits.max_memory)?;
+        let frame = self.begin_frame_call(layout.total, limits)?;
         let memory = self.frames.as_ref().ok_or_else(not_abi1)?.memory;
         abi::write_frame(memory.data_mut(&mut self.store), frame, signature, args, &layout)?;
         let called = match entry {

@@ -213,9 +213,9 @@ unsafe fn frame_call(
 ) -> Result<Converted, PlWasmError> {
     let layout = abi::layout(values);
     let frame = sandbox.begin_frame_call(layout.total, gucs::call_limits())?;
-    let mut view = sandbox.memory_view().ok_or_else(not_abi1)?;
+    let mut view = sandbox.memory_view()?;
     if frame.checked_add(layout.total).is_none_or(|end| end > view.len) {
-        view = sandbox.refresh_memory_view().ok_or_else(not_abi1)?;
+        view = sandbox.refresh_memory_view()?;
     }
     // SAFETY: no wasm runs and nothing else refers to the guest memory while this slice lives;
     // the memory has at least `view.len` bytes at `view.base` (see MemoryView).
@@ -228,7 +228,7 @@ unsafe fn frame_call(
     let converted = match read(view) {
         Ok(converted) => converted,
         // The guest may have grown its memory and put the result there: look again.
-        Err(_) => read(sandbox.refresh_memory_view().ok_or_else(not_abi1)?)?,
+        Err(_) => read(sandbox.refresh_memory_view()?)?,
     };
     sandbox.give_back_large_buffer()?;
     Ok(converted)
@@ -243,8 +243,4 @@ unsafe fn frame_call(
 unsafe fn guest_memory<'m>(view: MemoryView) -> &'m mut [u8] {
     // SAFETY: the caller's contract.
     unsafe { std::slice::from_raw_parts_mut(view.base as *mut u8, view.len) }
-}
-
-fn not_abi1() -> PlWasmError {
-    PlWasmError::Internal { message: "not an ABI 1 instance".into() }
 }

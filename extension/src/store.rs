@@ -88,7 +88,6 @@ pub fn lookup(name: &str, role: pg_sys::Oid) -> Result<Option<StoredModule>, PlW
 pub fn fetch(name: &str, with_bytes: bool, role: pg_sys::Oid) -> Result<Option<StoredModule>, PlWasmError> {
     let name_text = std::ffi::CString::new(name).map_err(|_| PlWasmError::BadModuleName { module: name.into() })?;
     let store = store_oid();
-    let grants = grants_oid();
     // SAFETY: both relations are opened and closed here with AccessShareLock, and each scan
     // ends before its relation closes. Values are copied out of a tuple before the scan moves
     // on. Anything PostgreSQL raises (a missing relation, an I/O error) goes through pgrx's
@@ -107,7 +106,7 @@ pub fn fetch(name: &str, with_bytes: bool, role: pg_sys::Oid) -> Result<Option<S
             row.transpose()?
         };
         let Some((hash, owner, wasm)) = found else { return Ok(None) };
-        let usable = owner == role || pinned::is_superuser(role) || granted(grants, name_datum, role)?;
+        let usable = owner == role || pinned::is_superuser(role) || granted(name_datum, role)?;
         Ok(Some(StoredModule { hash, owner, usable, wasm }))
     }
 }
@@ -115,11 +114,11 @@ pub fn fetch(name: &str, with_bytes: bool, role: pg_sys::Oid) -> Result<Option<S
 /// Whether `plwasm.module_grants` gives `role` USAGE of the module named by `name_datum`.
 ///
 /// # Safety
-/// `name_datum` is a text Datum; `grants` is module_grants' oid.
-unsafe fn granted(grants: pg_sys::Oid, name_datum: pg_sys::Datum, role: pg_sys::Oid) -> Result<bool, PlWasmError> {
+/// `name_datum` is a text Datum.
+unsafe fn granted(name_datum: pg_sys::Datum, role: pg_sys::Oid) -> Result<bool, PlWasmError> {
     // SAFETY: as in fetch.
     unsafe {
-        let scan = KeyScan::begin(grants, name_datum)?;
+        let scan = KeyScan::begin(extension_table(c"module_grants"), name_datum)?;
         let mut usable = Ok(false);
         while let Some(tuple) = scan.next() {
             match scan.oid(tuple, "grantee") {
@@ -247,28 +246,22 @@ impl KeyScan {
 
 /// The oid of `plwasm.module_store`, looked up by name in the extension's own schema.
 pub(crate) fn store_oid() -> pg_sys::Oid {
-    // SAFETY: both lookups read the syscache; get_namespace_oid raises if the extension's
-    // schema is gone, which the guarded call turns into an ERROR.
-    let relid = unsafe {
-        let schema = pg_sys::get_namespace_oid(c"plwasm".as_ptr(), false);
-        pg_sys::get_relname_relid(c"module_store".as_ptr(), schema)
-    };
-    if relid == pg_sys::InvalidOid {
-        crate::error::raise_internal("plwasm.module_store is missing");
-    }
+    let relid = extension_table(c"module_store");
     MODULE_STORE_OID.store(relid.to_u32(), Ordering::Relaxed);
     relid
 }
 
-/// The oid of `plwasm.module_grants`, in the extension's own schema.
-fn grants_oid() -> pg_sys::Oid {
-    // SAFETY: as in store_oid.
+/// The oid of table `name` in the extension's own schema, which only the extension's owner
+/// can create in.
+fn extension_table(name: &std::ffi::CStr) -> pg_sys::Oid {
+    // SAFETY: both lookups read the syscache; get_namespace_oid raises if the extension's
+    // schema is gone, which the guarded call turns into an ERROR.
     let relid = unsafe {
         let schema = pg_sys::get_namespace_oid(c"plwasm".as_ptr(), false);
-        pg_sys::get_relname_relid(c"module_grants".as_ptr(), schema)
+        pg_sys::get_relname_relid(name.as_ptr(), schema)
     };
     if relid == pg_sys::InvalidOid {
-        crate::error::raise_internal("plwasm.module_grants is missing");
+        crate::error::raise_internal(format!("plwasm.{} is missing", name.to_string_lossy()));
     }
     relid
 }
