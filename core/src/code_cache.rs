@@ -4,8 +4,11 @@
 //! - One file per (module content, engine): `<sha256 of the wasm>-<engine hash>.cwasm`. The
 //!   engine hash covers every wasmtime setting that changes the code (and wasmtime's version),
 //!   so a server with other settings or another CPU never picks up a foreign file.
-//! - A file is what `Module::serialize` gave, followed by the SHA-256 of those bytes. A file
-//!   whose seal does not match is deleted and the module is compiled again.
+//! - A file is what `Module::serialize` gave, followed by the CRC-32 of those bytes (4 bytes,
+//!   little-endian). A file whose seal does not match is deleted and the module is compiled
+//!   again. The seal guards against damage (a truncated or overwritten file), not against
+//!   forgery: only the server's OS user can write the directory. A CRC is what that needs and
+//!   costs a hundredth of a SHA-256 on a new session's first call (`examples/module_load.rs`).
 //! - Files are written under a temporary name and renamed, so a reader never sees half a file.
 //! - After each write the oldest files (by modification time; a hit refreshes it) are deleted
 //!   until the directory fits its size limit.
@@ -15,7 +18,7 @@
 
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -23,8 +26,11 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
 
-const SEAL_LEN: usize = 32;
+const SEAL_LEN: usize = 4;
 const EXTENSION: &str = "cwasm";
+/// Part of every file name's settings hash: files sealed another way (earlier releases used a
+/// SHA-256) get other names, so they are never read as damaged, only pruned in time.
+const SEAL_FORMAT: &str = "seal: crc32 little-endian";
 
 /// Feeds a `Hash` value into SHA-256: a hash that is the same in every process and build.
 struct Sha256Hasher(Sha256);
@@ -44,57 +50,99 @@ impl Hasher for Sha256Hasher {
 pub fn file_name(module_hash: &[u8; 32], engine: &Engine) -> String {
     let mut hasher = Sha256Hasher(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut hasher);
+    SEAL_FORMAT.hash(&mut hasher);
     format!("{}-{:016x}.{EXTENSION}", hex::encode(module_hash), hasher.finish())
 }
 
-/// The bytes to write for `serialized` module code: the code, then its SHA-256.
+/// The bytes to write for `serialized` module code: the code, then its CRC-32.
 pub fn seal(mut serialized: Vec<u8>) -> Vec<u8> {
-    let digest = Sha256::digest(&serialized);
-    serialized.extend_from_slice(&digest);
+    let checksum = crc32fast::hash(&serialized);
+    serialized.extend_from_slice(&checksum.to_le_bytes());
     serialized
 }
 
-/// The module code in a cache file, `None` if the file is not exactly what [`seal`] wrote.
-pub fn unseal(file: &[u8]) -> Option<&[u8]> {
-    let (code, digest) = file.split_at_checked(file.len().checked_sub(SEAL_LEN)?)?;
-    (Sha256::digest(code).as_slice() == digest).then_some(code)
-}
-
-/// What reading a cache file found.
+/// What looking up a cache file found.
 #[derive(Debug)]
 pub enum Lookup {
-    /// Module code, checked against its seal.
-    Found(Vec<u8>),
+    /// A file whose seal matched, open at its start.
+    Found(CacheFile),
     Missing,
     /// A file whose seal did not match; it has been deleted.
     Damaged,
 }
 
-/// Reads file `name` from `dir` and checks its seal. A hit refreshes the file's modification
-/// time, so that pruning deletes the least recently used files first.
-pub fn read(dir: &Path, name: &str) -> io::Result<Lookup> {
-    let path = dir.join(name);
-    let mut bytes = Vec::new();
-    let opened = no_follow().read(true).open(&path).and_then(|mut file| {
-        if !file.metadata()?.is_file() {
-            return Err(io::Error::other("not a regular file"));
+/// An open cache file whose seal matched when it was opened. Files are only ever created
+/// under a temporary name and renamed into place, never written where they are, so the
+/// open file keeps the content that was checked (deleting it does not change an open file).
+#[derive(Debug)]
+pub struct CacheFile {
+    file: fs::File,
+    code_len: usize,
+}
+
+impl CacheFile {
+    /// The open file (the code, then the seal), for a caller that maps it.
+    pub fn into_file(self) -> fs::File {
+        self.file
+    }
+
+    /// The module code, read into memory (seal left off).
+    pub fn into_code(mut self) -> io::Result<Vec<u8>> {
+        let mut code = Vec::new();
+        code.try_reserve_exact(self.code_len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        (&mut self.file).take(self.code_len as u64).read_to_end(&mut code)?;
+        if code.len() != self.code_len {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
         }
-        file.read_to_end(&mut bytes)
-    });
-    match opened {
-        Ok(_) => {}
+        Ok(code)
+    }
+}
+
+/// Bytes read at a time while checking a seal (no copy of the whole file is made).
+const CHECK_CHUNK: usize = 64 * 1024;
+
+/// Opens file `name` in `dir` and checks its seal, reading it through once. A hit refreshes
+/// the file's modification time, so that pruning deletes the least recently used files first.
+pub fn open(dir: &Path, name: &str) -> io::Result<Lookup> {
+    let path = dir.join(name);
+    let mut file = match no_follow().read(true).open(&path) {
+        Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Lookup::Missing),
         Err(err) => return Err(err),
+    };
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(io::Error::other("not a regular file"));
     }
-    let Some(code_len) = unseal(&bytes).map(<[u8]>::len) else {
-        let _ = fs::remove_file(&path);
-        return Ok(Lookup::Damaged);
+    // A file that cannot be read through (EIO) counts as damaged too.
+    let code_len = match usize::try_from(metadata.len()).ok().and_then(|len| len.checked_sub(SEAL_LEN)) {
+        Some(code_len) if seal_matches(&mut file, code_len).unwrap_or(false) => code_len,
+        _ => {
+            let _ = fs::remove_file(&path);
+            return Ok(Lookup::Damaged);
+        }
     };
     if let Ok(file) = no_follow().append(true).open(&path) {
         let _ = file.set_modified(SystemTime::now());
     }
-    bytes.truncate(code_len);
-    Ok(Lookup::Found(bytes))
+    file.seek(SeekFrom::Start(0))?;
+    Ok(Lookup::Found(CacheFile { file, code_len }))
+}
+
+/// Whether the `code_len` bytes at the start of `file` are followed by their seal.
+fn seal_matches(file: &mut fs::File, code_len: usize) -> io::Result<bool> {
+    let mut hasher = crc32fast::Hasher::new();
+    let mut chunk = vec![0u8; CHECK_CHUNK];
+    let mut left = code_len;
+    while left > 0 {
+        let want = left.min(CHECK_CHUNK);
+        file.read_exact(&mut chunk[..want])?;
+        hasher.update(&chunk[..want]);
+        left -= want;
+    }
+    let mut seal = [0u8; SEAL_LEN];
+    file.read_exact(&mut seal)?;
+    Ok(seal == hasher.finalize().to_le_bytes())
 }
 
 /// Writes `module`'s code as file `name` in `dir` (made if missing), then deletes the least
@@ -201,15 +249,35 @@ mod tests {
 
     #[test]
     fn a_seal_detects_any_change() {
+        let dir = scratch_dir("seal");
+        fs::create_dir_all(&dir).unwrap();
         let sealed = seal(b"machine code".to_vec());
-        assert_eq!(unseal(&sealed), Some(&b"machine code"[..]));
+        let found = |bytes: &[u8]| {
+            fs::write(dir.join("f.cwasm"), bytes).unwrap();
+            match open(&dir, "f.cwasm").unwrap() {
+                Lookup::Found(file) => Some(file.into_code().unwrap()),
+                Lookup::Damaged => None,
+                Lookup::Missing => panic!("missing"),
+            }
+        };
+        assert_eq!(found(&sealed).as_deref(), Some(&b"machine code"[..]));
         for i in 0..sealed.len() {
             let mut damaged = sealed.clone();
             damaged[i] ^= 1;
-            assert_eq!(unseal(&damaged), None, "byte {i}");
+            assert_eq!(found(&damaged), None, "byte {i}");
+            assert!(!dir.join("f.cwasm").exists(), "a damaged file is deleted");
         }
-        assert_eq!(unseal(&sealed[..sealed.len() - 1]), None, "truncated");
-        assert_eq!(unseal(b"short"), None);
+        assert_eq!(found(&sealed[..sealed.len() - 1]), None, "truncated");
+        assert_eq!(found(&[sealed.as_slice(), b"x"].concat()), None, "appended to");
+        assert_eq!(found(b"abc"), None, "shorter than a seal");
+        assert_eq!(found(b""), None, "empty");
+        // Larger than one read of the check, with a change in its last part.
+        let large = seal((0..3 * CHECK_CHUNK + 5).map(|i| (i % 251) as u8).collect());
+        assert_eq!(found(&large).map(|code| code.len()), Some(3 * CHECK_CHUNK + 5));
+        let mut damaged = large.clone();
+        damaged[3 * CHECK_CHUNK + 1] ^= 0x80;
+        assert_eq!(found(&damaged), None);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -229,18 +297,23 @@ mod tests {
         let engine = engine(true);
         let module = Module::new(&engine, ADD_ONE).unwrap();
         let name = file_name(&[7; 32], &engine);
-        assert!(matches!(read(&dir, &name).unwrap(), Lookup::Missing));
+        assert!(matches!(open(&dir, &name).unwrap(), Lookup::Missing));
         assert!(write(&dir, &name, &module, 1 << 30).unwrap());
-        match read(&dir, &name).unwrap() {
-            Lookup::Found(code) => assert_eq!(code, module.serialize().unwrap()),
+        match open(&dir, &name).unwrap() {
+            Lookup::Found(file) => assert_eq!(file.into_code().unwrap(), module.serialize().unwrap()),
             other => panic!("{other:?}"),
         }
+        // Opened for mapping: the whole file, code and seal.
+        let Lookup::Found(file) = open(&dir, &name).unwrap() else { panic!("missing") };
+        let mut whole = Vec::new();
+        file.into_file().read_to_end(&mut whole).unwrap();
+        assert_eq!(whole, seal(module.serialize().unwrap()));
         let path = dir.join(&name);
         let mut bytes = fs::read(&path).unwrap();
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0x55;
         fs::write(&path, bytes).unwrap();
-        assert!(matches!(read(&dir, &name).unwrap(), Lookup::Damaged));
+        assert!(matches!(open(&dir, &name).unwrap(), Lookup::Damaged));
         assert!(!path.exists(), "a damaged file is deleted");
         // Nothing else (no temporary file) is left behind.
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
@@ -258,7 +331,7 @@ mod tests {
         assert!(write(&elsewhere, &name, &module, 1 << 30).unwrap());
         fs::create_dir_all(&dir).unwrap();
         std::os::unix::fs::symlink(elsewhere.join(&name), dir.join(&name)).unwrap();
-        assert!(read(&dir, &name).is_err(), "reading through a link must fail");
+        assert!(open(&dir, &name).is_err(), "reading through a link must fail");
         // Writing replaces the link itself; the link's target is untouched.
         let target_before = fs::read(elsewhere.join(&name)).unwrap();
         assert!(write(&dir, &name, &module, 1 << 30).unwrap());

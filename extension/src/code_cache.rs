@@ -9,9 +9,14 @@
 //!   like PostgreSQL's own temporary files; it may be deleted at any time.
 //! - The files are executable code. They are trusted as much as the rest of the data
 //!   directory, which only the server's OS user can write.
+//! - A loaded file is mapped, not copied (see [`load`]): delete files freely, but never
+//!   truncate or rewrite one in place while the server runs (a backend that maps it would
+//!   then fault on the missing pages, as it would on a relation file cut short).
 
+use std::cell::Cell;
 use std::path::Path;
 
+use pgrx::pg_sys;
 use pgrx::prelude::*;
 use plwasm_core::body::content_hash;
 use plwasm_core::code_cache::{self, Lookup};
@@ -25,41 +30,93 @@ use crate::gucs;
 /// Relative to the data directory, which is every backend's working directory.
 const DIRECTORY: &str = "pgsql_tmp_plwasm";
 
+/// Compiled modules this backend may load by mapping their cache file. wasmtime keeps the
+/// file open as long as the module lives, so each mapping costs a file descriptor that
+/// PostgreSQL must know about ([`reserve_descriptor`]); past this many, modules are copied.
+const MAX_MAPPED: u32 = 32;
+
+thread_local! {
+    /// Descriptors reserved for mapped modules (kept for the backend's life: wasmtime gives
+    /// no sign when the last user of a module is gone).
+    static MAPPED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Reserves one file descriptor with PostgreSQL (`AcquireExternalFD`, which closes some of
+/// its own cached files to make room), if this backend has mapped fewer than [`MAX_MAPPED`]
+/// modules and PostgreSQL's share for other descriptors is not used up.
+fn reserve_descriptor() -> bool {
+    if MAPPED.with(Cell::get) >= MAX_MAPPED {
+        return false;
+    }
+    // SAFETY: AcquireExternalFD only adjusts fd.c's counters (and may close LRU virtual
+    // file descriptors, which it reports at LOG level at most).
+    let reserved = unsafe { pg_sys::AcquireExternalFD() };
+    if reserved {
+        MAPPED.with(|mapped| mapped.set(mapped.get() + 1));
+    }
+    reserved
+}
+
 /// The module whose wasm hashes to `hash`, if a backend compiled it with an engine like
 /// `engine` and the cache still holds it.
+///
+/// The file is mapped, not copied, while this backend has descriptors to spare for it: the
+/// pages come from the page cache, only those the module touches are read, and every backend
+/// shares them. A file is never written where it is (only created and renamed), so a mapped
+/// file does not change under the module; one that was deleted stays mapped.
 pub fn load(engine: &Engine, hash: &[u8; 32]) -> Option<Module> {
     if gucs::code_cache_size() == 0 {
         return None;
     }
     let name = code_cache::file_name(hash, engine);
-    match code_cache::read(Path::new(DIRECTORY), &name) {
-        Ok(Lookup::Found(code)) => {
-            // SAFETY: `code` is exactly what Module::serialize wrote for this file: its seal
-            // (a SHA-256 of the code) matched, the directory is writable only by the server's
-            // OS user, and the name carries the hash of both the wasm and the engine settings.
-            // wasmtime itself refuses code from another version or configuration.
-            match unsafe { Module::deserialize(engine, &code) } {
-                Ok(module) => {
-                    pgrx::debug1!("plwasm: loaded compiled module {} from the code cache", hex_of(hash));
-                    Some(module)
-                }
-                Err(err) => {
-                    pgrx::log!("plwasm: cannot load compiled module {} from the code cache: {err}", hex_of(hash));
-                    let _ = std::fs::remove_file(Path::new(DIRECTORY).join(&name));
-                    None
-                }
-            }
+    let loaded = match code_cache::open(Path::new(DIRECTORY), &name) {
+        Ok(Lookup::Found(file)) if reserve_descriptor() => {
+            // SAFETY: the file holds exactly what Module::serialize wrote, followed by a seal
+            // that matched (wasmtime reads the code by the offsets in its header and ignores
+            // the 4 bytes after it); the directory is writable only by the server's OS user,
+            // whose code never changes a file in place; the name carries the hash of both the
+            // wasm and the engine settings; wasmtime refuses code from another version or
+            // configuration.
+            unsafe { Module::deserialize_open_file(engine, file.into_file()) }
         }
-        Ok(Lookup::Missing) => None,
+        Ok(Lookup::Found(file)) => match file.into_code() {
+            // SAFETY: as above, for the same bytes read into memory.
+            Ok(code) => unsafe { Module::deserialize(engine, &code) },
+            Err(err) => {
+                pgrx::log!("plwasm: cannot read the code cache file of module {}: {err}", hex_of(hash));
+                return None;
+            }
+        },
+        Ok(Lookup::Missing) => return None,
         Ok(Lookup::Damaged) => {
             pgrx::log!("plwasm: deleted a damaged code cache file of module {}", hex_of(hash));
-            None
+            return None;
         }
         Err(err) => {
             pgrx::log!("plwasm: cannot read the code cache file of module {}: {err}", hex_of(hash));
+            return None;
+        }
+    };
+    match loaded {
+        Ok(module) => {
+            if debug1_wanted() {
+                pgrx::debug1!("plwasm: loaded compiled module {} from the code cache", hex_of(hash));
+            }
+            Some(module)
+        }
+        Err(err) => {
+            pgrx::log!("plwasm: cannot load compiled module {} from the code cache: {err}", hex_of(hash));
+            let _ = std::fs::remove_file(Path::new(DIRECTORY).join(&name));
             None
         }
     }
+}
+
+/// Whether a DEBUG1 message would go anywhere (the server log or the client), so one that
+/// would not is not even formatted.
+fn debug1_wanted() -> bool {
+    // SAFETY: message_level_is_interesting only compares the level with two GUC values.
+    unsafe { pg_sys::message_level_is_interesting(pg_sys::DEBUG1 as i32) }
 }
 
 /// Offers `module`, which this backend just compiled from `wasm`, to the other backends.
@@ -73,7 +130,10 @@ pub fn store(engine: &Engine, wasm: &[u8], module: &Module) {
     let hash = &content_hash(wasm);
     let name = code_cache::file_name(hash, engine);
     match code_cache::write(Path::new(DIRECTORY), &name, module, max_bytes) {
-        Ok(true) => pgrx::debug1!("plwasm: stored compiled module {} in the code cache", hex_of(hash)),
+        Ok(true) if debug1_wanted() => {
+            pgrx::debug1!("plwasm: stored compiled module {} in the code cache", hex_of(hash))
+        }
+        Ok(true) => {}
         Ok(false) => {
             pgrx::debug1!("plwasm: compiled module {} is larger than plwasm.code_cache_size", hex_of(hash))
         }

@@ -33,9 +33,22 @@ SELECT count(*) AS files FROM pg_ls_dir('pgsql_tmp_plwasm') f WHERE f LIKE :'has
 SET client_min_messages = debug1;
 SELECT cc_add(1);
 RESET client_min_messages;
--- A damaged file is deleted, and the module compiled again and stored anew.
+-- This session maps the file. Deleting it changes nothing for the module: the mapping
+-- stays, also for a new instance after DISCARD ALL.
 SELECT current_setting('data_directory') || '/pgsql_tmp_plwasm/' || f AS file1000
   FROM pg_ls_dir('pgsql_tmp_plwasm') f WHERE f LIKE :'hash1000' || '-%.cwasm' \gset
+SELECT count(*) > 0 AS mapped, bool_and(l LIKE '% (deleted)') AS deleted
+  FROM regexp_split_to_table(pg_read_file('/proc/' || pg_backend_pid() || '/maps'), E'\n') l
+ WHERE l LIKE '%' || :'hash1000' || '%';
+SELECT plwasm.clear_code_cache() >= 1 AS cleared;
+SELECT count(*) > 0 AS mapped, bool_and(l LIKE '% (deleted)') AS deleted
+  FROM regexp_split_to_table(pg_read_file('/proc/' || pg_backend_pid() || '/maps'), E'\n') l
+ WHERE l LIKE '%' || :'hash1000' || '%';
+SELECT cc_add(10);
+DISCARD ALL;
+SELECT cc_add(11);
+-- A damaged file is deleted, and the module compiled again and stored anew. (Cache files
+-- are only ever replaced, never written in place; this one is new, as COPY makes it.)
 COPY (SELECT 'not machine code') TO :'file1000';
 \c
 SET client_min_messages = debug1;
