@@ -181,6 +181,23 @@ impl PointLog {
     pub fn iter(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
         self.blocks.iter().flatten().copied()
     }
+
+    /// Point `i` in arrival order, when every block but the last is full ([`PointLog::push`]
+    /// fills each before it starts the next).
+    #[inline(always)]
+    fn point(&self, i: usize) -> (i64, f64) {
+        self.blocks[i / Self::BLOCK][i % Self::BLOCK]
+    }
+
+    /// Whether the points, in arrival order, are in time order and [`PointLog::point`] finds
+    /// them by position: what points that arrived in order leave, once the blocks are sorted.
+    fn in_order_by_position(&self) -> bool {
+        let full = self.blocks.split_last().is_none_or(|(_, rest)| rest.iter().all(|b| b.len() == Self::BLOCK));
+        full && self.blocks.windows(2).all(|pair| match (pair[0].last(), pair[1].first()) {
+            (Some(a), Some(b)) => point_order(a, b).is_le(),
+            _ => false,
+        })
+    }
 }
 
 /// By time, then by value: points that share a timestamp sort the same whatever order they
@@ -294,9 +311,23 @@ impl Iterator for InOrder<'_> {
 /// The points [`lttb`] keeps of `points` taken in time order, x being the timestamp. Sorts
 /// the log's blocks in place when they are not in order (no copy of the points: a group
 /// takes the memory of its points, in any arrival order).
+///
+/// Points in time order (one run) are read by position with two cursors, so none is copied
+/// into a bucket buffer on the way; merged runs go through [`lttb_in_order`].
 pub fn lttb_points(points: &mut PointLog, threshold: usize) -> Vec<(i64, f64)> {
     points.sort_blocks();
     let points = &*points;
+    if points.in_order_by_position() {
+        let len = points.len();
+        if threshold >= len || threshold < 3 {
+            return points.iter().collect();
+        }
+        let xy = |i: usize| {
+            let (ts, value) = points.point(i);
+            (ts as f64, value)
+        };
+        return lttb_two_cursors(len, threshold, || 0..len, xy).into_iter().map(|i| points.point(i)).collect();
+    }
     lttb_in_order(points.len(), threshold, || points.in_order(), |p| (p.0 as f64, p.1))
 }
 
