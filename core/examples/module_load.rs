@@ -33,7 +33,7 @@ fn main() {
     let module = Module::new(&engine, &wasm).unwrap();
     let dir = std::env::temp_dir().join(format!("plwasm-module-load-{}", std::process::id()));
     let hash = content_hash(&wasm);
-    let name = code_cache::file_name(&hash, &engine);
+    let name = code_cache::file_name(&hash, code_cache::engine_tag(&engine));
     assert!(code_cache::write(&dir, &name, &module, 1 << 30).unwrap());
     let file_len = std::fs::metadata(dir.join(&name)).unwrap().len();
 

@@ -46,12 +46,20 @@ impl Hasher for Sha256Hasher {
     }
 }
 
-/// The cache file name of the module whose wasm hashes to `module_hash`, compiled by `engine`.
-pub fn file_name(module_hash: &[u8; 32], engine: &Engine) -> String {
+/// What names the engine's settings in cache file names: a hash of every wasmtime setting
+/// that changes the code (and of the seal's format). Hashing the settings walks wasmtime's
+/// whole configuration, so a backend computes it once.
+pub fn engine_tag(engine: &Engine) -> u64 {
     let mut hasher = Sha256Hasher(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut hasher);
     SEAL_FORMAT.hash(&mut hasher);
-    format!("{}-{:016x}.{EXTENSION}", hex::encode(module_hash), hasher.finish())
+    hasher.finish()
+}
+
+/// The cache file name of the module whose wasm hashes to `module_hash`, compiled by an
+/// engine with [`engine_tag`] `engine_tag`.
+pub fn file_name(module_hash: &[u8; 32], engine_tag: u64) -> String {
+    format!("{}-{engine_tag:016x}.{EXTENSION}", hex::encode(module_hash))
 }
 
 /// The bytes to write for `serialized` module code: the code, then its CRC-32.
@@ -284,11 +292,11 @@ mod tests {
     fn names_depend_on_the_module_and_on_code_generation_settings() {
         let (a, b) = ([1u8; 32], [2u8; 32]);
         let (metered, unmetered) = (engine(true), engine(false));
-        let name = file_name(&a, &metered);
+        let name = file_name(&a, engine_tag(&metered));
         assert!(name.starts_with(&"01".repeat(32)) && name.ends_with(".cwasm"), "{name}");
-        assert_eq!(name, file_name(&a, &engine(true)), "same settings, same name");
-        assert_ne!(name, file_name(&b, &metered));
-        assert_ne!(name, file_name(&a, &unmetered), "fuel metering changes the code");
+        assert_eq!(name, file_name(&a, engine_tag(&engine(true))), "same settings, same name");
+        assert_ne!(name, file_name(&b, engine_tag(&metered)));
+        assert_ne!(name, file_name(&a, engine_tag(&unmetered)), "fuel metering changes the code");
     }
 
     #[test]
@@ -296,7 +304,7 @@ mod tests {
         let dir = scratch_dir("roundtrip");
         let engine = engine(true);
         let module = Module::new(&engine, ADD_ONE).unwrap();
-        let name = file_name(&[7; 32], &engine);
+        let name = file_name(&[7; 32], engine_tag(&engine));
         assert!(matches!(open(&dir, &name).unwrap(), Lookup::Missing));
         assert!(write(&dir, &name, &module, 1 << 30).unwrap());
         match open(&dir, &name).unwrap() {
@@ -325,7 +333,7 @@ mod tests {
         let dir = scratch_dir("symlink");
         let engine = engine(true);
         let module = Module::new(&engine, ADD_ONE).unwrap();
-        let name = file_name(&[9; 32], &engine);
+        let name = file_name(&[9; 32], engine_tag(&engine));
         // A valid cache file elsewhere, and a link to it under the cache file's name.
         let elsewhere = scratch_dir("symlink-target");
         assert!(write(&elsewhere, &name, &module, 1 << 30).unwrap());

@@ -41,6 +41,19 @@ thread_local! {
     static MAPPED: Cell<u32> = const { Cell::new(0) };
 }
 
+/// [`code_cache::engine_tag`] of this backend's engine (there is one per backend).
+fn engine_tag(engine: &Engine) -> u64 {
+    thread_local! { static TAG: Cell<Option<u64>> = const { Cell::new(None) }; }
+    TAG.with(|tag| match tag.get() {
+        Some(known) => known,
+        None => {
+            let computed = code_cache::engine_tag(engine);
+            tag.set(Some(computed));
+            computed
+        }
+    })
+}
+
 /// Reserves one file descriptor with PostgreSQL (`AcquireExternalFD`, which closes some of
 /// its own cached files to make room), if this backend has mapped fewer than [`MAX_MAPPED`]
 /// modules and PostgreSQL's share for other descriptors is not used up.
@@ -68,7 +81,7 @@ pub fn load(engine: &Engine, hash: &[u8; 32]) -> Option<Module> {
     if gucs::code_cache_size() == 0 {
         return None;
     }
-    let name = code_cache::file_name(hash, engine);
+    let name = code_cache::file_name(hash, engine_tag(engine));
     let loaded = match code_cache::open(Path::new(DIRECTORY), &name) {
         Ok(Lookup::Found(file)) if reserve_descriptor() => {
             // SAFETY: the file holds exactly what Module::serialize wrote, followed by a seal
@@ -128,7 +141,7 @@ pub fn store(engine: &Engine, wasm: &[u8], module: &Module) {
         return;
     }
     let hash = &content_hash(wasm);
-    let name = code_cache::file_name(hash, engine);
+    let name = code_cache::file_name(hash, engine_tag(engine));
     match code_cache::write(Path::new(DIRECTORY), &name, module, max_bytes) {
         Ok(true) if debug1_wanted() => {
             pgrx::debug1!("plwasm: stored compiled module {} in the code cache", hex_of(hash))
