@@ -66,6 +66,15 @@ tmp="$(mktemp)"
     echo
     log "row queue" >&2
     cargo run -q --release -p plwasm-core --example row_queue_cost
+    echo
+    echo "### Loading a module from the code cache, step by step"
+    echo
+    echo "\`cargo run --release -p plwasm-core --example module_load\`: the time-series module compiled, written"\
+         "to a cache directory, then loaded back the ways plwasm can, in one process, no PostgreSQL; median of 200."\
+         "A new backend meets colder caches: these are lower bounds."
+    echo
+    log "module load" >&2
+    cargo run -q --release -p plwasm-core --example module_load "$ROOT/udf-examples/build/timeseries.wasm"
 } > "$tmp"
 mv "$tmp" "$out"
 log "wrote $out"
