@@ -46,7 +46,9 @@ fn main() {
     let open_ms = median_ms(|| drop(open()));
     let read_ms = median_ms(|| drop(open().into_code().unwrap()));
     let code = open().into_code().unwrap();
-    let sha_ms = median_ms(|| drop(std::hint::black_box(Sha256::digest(&code))));
+    let sha_ms = median_ms(|| {
+        std::hint::black_box(Sha256::digest(&code));
+    });
     // SAFETY: `code` is what Module::serialize wrote, read back from a file only this process
     // writes, and never changes while a module maps it.
     let deserialize_ms = median_ms(|| drop(unsafe { Module::deserialize(&engine, &code) }.unwrap()));
