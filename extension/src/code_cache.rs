@@ -82,32 +82,27 @@ pub fn load(engine: &Engine, hash: &[u8; 32]) -> Option<Module> {
         return None;
     }
     let name = code_cache::file_name(hash, engine_tag(engine));
-    let loaded = match code_cache::open(Path::new(DIRECTORY), &name) {
-        Ok(Lookup::Found(file)) if reserve_descriptor() => {
-            // SAFETY: the file holds exactly what Module::serialize wrote, followed by a seal
-            // that matched (wasmtime reads the code by the offsets in its header and ignores
-            // the 4 bytes after it); the directory is writable only by the server's OS user,
-            // whose code never changes a file in place; the name carries the hash of both the
-            // wasm and the engine settings; wasmtime refuses code from another version or
-            // configuration.
-            unsafe { Module::deserialize_open_file(engine, file.into_file()) }
-        }
-        Ok(Lookup::Found(file)) => match file.into_code() {
-            // SAFETY: as above, for the same bytes read into memory.
-            Ok(code) => unsafe { Module::deserialize(engine, &code) },
-            Err(err) => {
-                pgrx::log!("plwasm: cannot read the code cache file of module {}: {err}", hex_of(hash));
-                return None;
-            }
-        },
+    let file = match code_cache::open(Path::new(DIRECTORY), &name) {
+        Ok(Lookup::Found(file)) => file,
         Ok(Lookup::Missing) => return None,
         Ok(Lookup::Damaged) => {
             pgrx::log!("plwasm: deleted a damaged code cache file of module {}", hex_of(hash));
             return None;
         }
-        Err(err) => {
-            pgrx::log!("plwasm: cannot read the code cache file of module {}: {err}", hex_of(hash));
-            return None;
+        Err(err) => return unreadable(hash, &err),
+    };
+    let loaded = if reserve_descriptor() {
+        // SAFETY: the file holds exactly what Module::serialize wrote, followed by a seal
+        // that matched (wasmtime reads the code by the offsets in its header and ignores the
+        // 4 bytes after it); the directory is writable only by the server's OS user, whose
+        // code never changes a file in place; the name carries the hash of both the wasm and
+        // the engine settings; wasmtime refuses code from another version or configuration.
+        unsafe { Module::deserialize_open_file(engine, file.into_file()) }
+    } else {
+        match file.into_code() {
+            // SAFETY: as above, for the same bytes read into memory.
+            Ok(code) => unsafe { Module::deserialize(engine, &code) },
+            Err(err) => return unreadable(hash, &err),
         }
     };
     match loaded {
@@ -123,6 +118,12 @@ pub fn load(engine: &Engine, hash: &[u8; 32]) -> Option<Module> {
             None
         }
     }
+}
+
+/// Logs that the cache file of module `hash` could not be read; nothing is loaded.
+fn unreadable(hash: &[u8; 32], err: &std::io::Error) -> Option<Module> {
+    pgrx::log!("plwasm: cannot read the code cache file of module {}: {err}", hex_of(hash));
+    None
 }
 
 /// Whether a DEBUG1 message would go anywhere (the server log or the client), so one that

@@ -193,10 +193,16 @@ impl PointLog {
     /// them by position: what points that arrived in order leave, once the blocks are sorted.
     fn in_order_by_position(&self) -> bool {
         let full = self.blocks.split_last().is_none_or(|(_, rest)| rest.iter().all(|b| b.len() == Self::BLOCK));
-        full && self.blocks.windows(2).all(|pair| match (pair[0].last(), pair[1].first()) {
-            (Some(a), Some(b)) => point_order(a, b).is_le(),
-            _ => false,
-        })
+        full && self.blocks.windows(2).all(|pair| follows(&pair[0], &pair[1]))
+    }
+}
+
+/// Whether block `b` may come after block `a` in time order (an empty block goes anywhere;
+/// [`PointLog::push`] never leaves one).
+fn follows(a: &[(i64, f64)], b: &[(i64, f64)]) -> bool {
+    match (a.last(), b.first()) {
+        (Some(a), Some(b)) => point_order(a, b).is_le(),
+        _ => true,
     }
 }
 
@@ -222,10 +228,6 @@ impl PointLog {
     /// time order); the runs are merged, so a merge of a few sorted partial states costs a
     /// comparison or two per point.
     pub fn in_order(&self) -> InOrder<'_> {
-        let follows = |a: &Vec<(i64, f64)>, b: &Vec<(i64, f64)>| match (a.last(), b.first()) {
-            (Some(a), Some(b)) => point_order(a, b).is_le(),
-            _ => true,
-        };
         let mut runs = Vec::new();
         let mut start = 0;
         for block in 1..=self.blocks.len() {

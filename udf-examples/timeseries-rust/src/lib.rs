@@ -603,15 +603,20 @@ fn bin(x: f64) -> i32 {
 /// about 2,000 logarithms; only binades values fall in get one.
 #[inline(always)]
 fn bin_of_positive(x: f64) -> i32 {
-    let bits = x.to_bits();
-    let (binade, sub) = ((bits >> 52) as usize, ((bits >> (52 - SUB_BITS)) & SUB_MASK) as usize);
+    let binade = (x.to_bits() >> 52) as usize;
     BINADES.with(|binades| {
         if let Some(Binade::Table(table)) = binades.borrow().get(binade) {
-            let range = table[sub];
-            return range.bin + (x >= range.next_bin_from) as i32;
+            return table_bin(table, x);
         }
         binade_bin(binades, binade, x)
     })
+}
+
+/// The bin of `x` by its binade's table.
+#[inline(always)]
+fn table_bin(table: &[SubRange; 1 << SUB_BITS], x: f64) -> i32 {
+    let range = table[((x.to_bits() >> (52 - SUB_BITS)) & SUB_MASK) as usize];
+    range.bin + (x >= range.next_bin_from) as i32
 }
 
 const SUB_BITS: u32 = 8;
@@ -647,10 +652,7 @@ fn binade_bin(binades: &std::cell::RefCell<Vec<Binade>>, binade: usize, x: f64) 
         binades[binade] = binade_table(binade as u64).map_or(Binade::Computed, Binade::Table);
     }
     match &binades[binade] {
-        Binade::Table(table) => {
-            let range = table[((x.to_bits() >> (52 - SUB_BITS)) & SUB_MASK) as usize];
-            range.bin + (x >= range.next_bin_from) as i32
-        }
+        Binade::Table(table) => table_bin(table, x),
         _ => bin(x),
     }
 }
@@ -870,6 +872,16 @@ fn sketch_count(sketch: &[u8]) -> Result<i64, Error> {
 mod tests {
     use super::*;
 
+    /// A xorshift64 generator: the same numbers on every run.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     #[test]
     fn sketch_quantiles_are_within_alpha() {
         let mut s = Sketch::default();
@@ -893,13 +905,7 @@ mod tests {
 
     #[test]
     fn bins_from_the_tables_are_the_logarithms() {
-        let mut state = 0x8c3f_2e1d_0b9a_7765u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x8c3f_2e1d_0b9a_7765u64);
         // Any positive double past MIN_INDEXABLE, uniformly by bits (every binade).
         for _ in 0..200_000 {
             let x = f64::from_bits(next() % 0x7ff0_0000_0000_0000);
@@ -922,13 +928,7 @@ mod tests {
 
     #[test]
     fn m4_columns_are_the_exact_quotient() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
         for _ in 0..20_000 {
             let width = (next() % 4000 + 1) as i32;
             let t_start = (next() % (1 << 50)) as i64 - (1 << 49);
@@ -944,13 +944,7 @@ mod tests {
 
     #[test]
     fn m4_columns_through_the_last_span_are_the_same() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         for round in 0..2_000 {
             // Spans narrower and wider than the width (empty columns), near the edges of i64.
             let width = (next() % 3000 + 1) as i32;
