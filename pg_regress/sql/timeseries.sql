@@ -78,6 +78,17 @@ SELECT device, stats_count(s) = count AS count,
           FROM points_raw GROUP BY device) q ORDER BY device;
 SELECT stats_count(r) AS count, abs(stats_stddev(r) - (SELECT stddev(value) FROM points_raw)) < 1e-9 AS stddev
   FROM (SELECT stats_rollup(s) r FROM (SELECT stats_agg(value) s FROM points_raw GROUP BY device) q) r;
+-- Rows of many states interleaved within each batch (a hashed GROUP BY on a key that changes
+-- with every row): each state gets exactly its own rows.
+SET enable_sort = off;
+EXPLAIN (COSTS OFF) SELECT extract(epoch FROM ts)::bigint % 7 k, stats_agg(value) FROM points_raw GROUP BY 1;
+SELECT count(*) AS groups,
+       count(*) FILTER (WHERE stats_count(s) = n AND stats_min(s) = lo AND stats_max(s) = hi
+                          AND abs(stats_mean(s) - mean) <= 1e-12 * abs(mean) AND sketch_count(p) = n) AS equal
+  FROM (SELECT extract(epoch FROM ts)::bigint % 7 k, stats_agg(value) s, percentile_agg(value) p, count(*) n,
+               min(value) lo, max(value) hi, avg(value) mean
+          FROM points_raw GROUP BY 1) q;
+RESET enable_sort;
 SELECT stats_count(stats_agg(x)), stats_mean(stats_agg(x)), stats_variance(stats_agg(x))
   FROM (VALUES (NULL::float8)) v(x);
 SELECT stats_mean('\x00'::bytea);

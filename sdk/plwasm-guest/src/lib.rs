@@ -657,6 +657,8 @@ pub mod __private {
     /// Consecutive rows of one state (what a sorted group or a single-group aggregate hands
     /// over) update a copy of the state on the stack, written back when the run ends, so the
     /// compiler can keep its fields in registers instead of storing them after every row.
+    /// `row` is called from one place only, so that the compiler inlines it however large
+    /// it is (a call per row costs more than many small aggregates' own work).
     #[inline(always)]
     pub fn agg_rows<T>(address: i32, count: i32, nargs: usize, bytes: &[bool], mut row: impl FnMut(&mut T, &[Slot])) {
         install_panic_hook();
@@ -668,28 +670,38 @@ pub mod __private {
         let payload = address as u32 as usize + batch::payload_start(nargs, count);
         let mut slot_array = [Slot::default(); batch::MAX_ARGS];
         let slots = &mut slot_array[..nargs.min(batch::MAX_ARGS)];
-        let mut rows = words.chunks_exact(words_per_row).peekable();
-        while let Some(first) = rows.next() {
-            let handle = row_slots(first, payload, bytes, slots);
-            let at = handle as usize as *mut T;
-            // SAFETY: the header's handle is a live state this module made for this
-            // aggregate. The copy is the only one used until it is written back over the
-            // original, without dropping either: one owner at a time. A guest failure in
-            // between (a trap, a raise) ends the call and the host discards the instance, so
-            // the stale original is never used.
-            let mut state = unsafe { std::ptr::read(at) };
-            row(&mut state, slots);
-            while let Some(next) = rows.next_if(|next| batch::split_header(next[0]).0 == handle) {
-                row_slots(next, payload, bytes, slots);
-                row(&mut state, slots);
+        // The state of the current run of rows, copied out of `*current` (when `current` is
+        // not null).
+        // SAFETY (for the reads and writes below): every header's handle is a live state this
+        // module made for this aggregate. The copy is the only one used until it is written
+        // back over the original, without dropping either: one owner at a time. A guest
+        // failure in between (a trap, a raise) ends the call and the host discards the
+        // instance, so the stale original is never used.
+        let mut current: *mut T = std::ptr::null_mut();
+        let mut state = std::mem::MaybeUninit::<T>::uninit();
+        for chunk in words.chunks_exact(words_per_row) {
+            let at = row_slots(chunk, payload, bytes, slots) as usize as *mut T;
+            if at != current || current.is_null() {
+                if !current.is_null() {
+                    // SAFETY: see above; `state` holds the run's copy of `*current`.
+                    unsafe { std::ptr::write(current, state.assume_init_read()) };
+                }
+                // SAFETY: see above.
+                state.write(unsafe { std::ptr::read(at) });
+                current = at;
             }
-            // SAFETY: see above; `at` still holds the bits `state` was read from.
-            unsafe { std::ptr::write(at, state) };
+            // SAFETY: `state` was written when this run began.
+            row(unsafe { state.assume_init_mut() }, slots);
+        }
+        if !current.is_null() {
+            // SAFETY: see above.
+            unsafe { std::ptr::write(current, state.assume_init_read()) };
         }
     }
 
     /// Fills `slots` from one batch row (`chunk`: header and value words) whose text and
     /// bytea values lie in the payload area at address `payload`; returns the row's handle.
+    #[inline(always)]
     pub(crate) fn row_slots(chunk: &[u64], payload: usize, bytes: &[bool], slots: &mut [Slot]) -> u32 {
         let (handle, nulls) = batch::split_header(chunk[0]);
         for (i, slot) in slots.iter_mut().enumerate() {
