@@ -24,6 +24,8 @@ pub struct DecodedBody {
     pub hash: [u8; 32],
     /// Set by an `@export name` directive.
     pub export: Option<String>,
+    /// [`text_key`] of the module text it was decoded from.
+    pub text_key: [u8; 32],
 }
 
 /// How the module was written; reported in messages and useful to tests.
@@ -66,23 +68,32 @@ pub fn is_module_name(name: &str) -> bool {
 /// Reads a body: `module` or `module:export` refers to a stored module; anything else is
 /// decoded as an inline module (see [`decode_body`]).
 pub fn parse_body(source: &str, max_module_size: usize) -> Result<Body> {
+    match stored_reference(source) {
+        Some(stored) => stored,
+        None => decode_body(source, max_module_size).map(Body::Inline),
+    }
+}
+
+/// A body naming a stored module (`module` or `module:export`), checked; `None` for an inline
+/// body.
+fn stored_reference(source: &str) -> Option<Result<Body>> {
     let trimmed = source.trim();
     let (module, export) = match trimmed.split_once(':') {
         Some((module, export)) => (module, Some(export)),
         None => (trimmed, None),
     };
-    if is_module_name(module) {
-        return match export {
-            Some(export) if export.is_empty() || export.chars().any(char::is_whitespace) => {
-                Err(PlWasmError::BadDirective {
-                    line: trimmed.to_string(),
-                    reason: "an export name after \":\" must be non-empty and without spaces".into(),
-                })
-            }
-            _ => Ok(Body::Stored { module: module.to_string(), export: export.map(str::to_string) }),
-        };
+    if !is_module_name(module) {
+        return None;
     }
-    decode_body(source, max_module_size).map(Body::Inline)
+    Some(match export {
+        Some(export) if export.is_empty() || export.chars().any(char::is_whitespace) => {
+            Err(PlWasmError::BadDirective {
+                line: trimmed.to_string(),
+                reason: "an export name after \":\" must be non-empty and without spaces".into(),
+            })
+        }
+        _ => Ok(Body::Stored { module: module.to_string(), export: export.map(str::to_string) }),
+    })
 }
 
 /// Checks a binary about to be stored as a module: size and magic. Compilation and import
@@ -114,7 +125,31 @@ pub fn decode_body(source: &str, max_module_size: usize) -> Result<DecodedBody> 
         return Err(PlWasmError::ModuleTooLarge { size: wasm.len(), limit: max_module_size });
     }
     let hash = content_hash(&wasm);
-    Ok(DecodedBody { wasm, hash, export })
+    Ok(DecodedBody { wasm, hash, export, text_key: text_key(module_text) })
+}
+
+/// Names a module text (WebAssembly text, hex or base64, directives left off): a new
+/// session that finds what the text decoded to in the code cache skips decoding it again
+/// (parsing even a small WAT module there costs about 0.2 ms of cold code). The SHA-256 of
+/// the text after a prefix naming plwasm's release, so a release with another decoder never
+/// reads an older release's record, and no module binary's [`content_hash`] equals it.
+pub fn text_key(module_text: &str) -> [u8; 32] {
+    const DOMAIN: &str = concat!("plwasm ", env!("CARGO_PKG_VERSION"), " inline module text\0");
+    Sha256::new().chain_update(DOMAIN).chain_update(module_text.trim()).finalize().into()
+}
+
+/// For an inline body: its `@export` directive and the [`text_key`] of its module, without
+/// decoding the module; `None` for a stored module's name, a body over the size bound, or
+/// directives [`decode_body`] would refuse (it reports them).
+pub fn inline_text_key(source: &str, max_module_size: usize) -> Option<(Option<String>, [u8; 32])> {
+    if source.len() > max_module_size.saturating_mul(SOURCE_TO_BINARY_RATIO) {
+        return None;
+    }
+    if stored_reference(source).is_some() {
+        return None;
+    }
+    let (export, module_text) = split_directives(source).ok()?;
+    Some((export, text_key(module_text)))
 }
 
 /// Splits leading `@directive` lines from the module text.
@@ -192,14 +227,31 @@ mod tests {
         r#"(module (func (export "add_one") (param i64) (result i64) local.get 0 i64.const 1 i64.add))"#;
 
     #[test]
+    fn the_text_key_of_a_body_is_the_one_its_decoding_records() {
+        let body = format!("@export add_one\n  {ADD_ONE_WAT}  \n");
+        let decoded = decode_body(&body, 1 << 20).unwrap();
+        assert_eq!(inline_text_key(&body, 1 << 20), Some((Some("add_one".to_string()), decoded.text_key)));
+        // Directives and surrounding white space are not part of the module text.
+        assert_eq!(inline_text_key(ADD_ONE_WAT, 1 << 20), Some((None, decoded.text_key)));
+        let hex_body = format!("\\x{}", hex::encode(&decoded.wasm));
+        assert_ne!(inline_text_key(&hex_body, 1 << 20).unwrap().1, decoded.text_key, "another text");
+        assert_ne!(decoded.text_key, decoded.hash, "a text key is not the binary's hash");
+        assert_eq!(inline_text_key("my_module:add_one", 1 << 20), None, "a stored module");
+        assert_eq!(inline_text_key("my_module", 1 << 20), None, "a stored module");
+        assert_eq!(inline_text_key(&format!("@bogus\n{ADD_ONE_WAT}"), 1 << 20), None, "decoding reports it");
+        assert_eq!(inline_text_key(ADD_ONE_WAT, 8), None, "over the size bound: decoding reports it");
+    }
+
+    #[test]
     fn text_hex_and_base64_decode_to_the_same_binary() {
         let text = decode_body(ADD_ONE_WAT, 1 << 20).unwrap();
         let hex_body = format!("\\x{}", hex::encode(&text.wasm));
         let b64_body = base64::engine::general_purpose::STANDARD.encode(&text.wasm);
         let from_hex = decode_body(&hex_body, 1 << 20).unwrap();
         let from_b64 = decode_body(&format!("\n  {b64_body}\n"), 1 << 20).unwrap();
-        assert_eq!(text, from_hex);
-        assert_eq!(text, from_b64);
+        let binary = |d: &DecodedBody| (d.wasm.clone(), d.hash, d.export.clone());
+        assert_eq!(binary(&text), binary(&from_hex));
+        assert_eq!(binary(&text), binary(&from_b64));
         assert!(text.wasm.starts_with(WASM_MAGIC));
     }
 

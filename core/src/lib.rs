@@ -78,7 +78,7 @@ pub fn prepare_inline_function(
     max_module_size: usize,
     initial_memory_cap: Option<usize>,
 ) -> Result<PreparedFunction> {
-    let DecodedBody { wasm, hash, export } = body::decode_body(source, max_module_size)?;
+    let DecodedBody { wasm, hash, export, .. } = body::decode_body(source, max_module_size)?;
     let module = validate::compile(engine, &wasm)?;
     prepare_function(module, hash, export, sql_name, signature, initial_memory_cap)
 }

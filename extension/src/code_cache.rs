@@ -19,7 +19,7 @@ use std::path::Path;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use plwasm_core::body::content_hash;
-use plwasm_core::code_cache::{self, Lookup};
+use plwasm_core::code_cache::{self, Decoded, Lookup};
 use plwasm_core::wasmtime::{Engine, Module};
 
 use plwasm_core::error::PlWasmError;
@@ -152,6 +152,48 @@ pub fn store(engine: &Engine, wasm: &[u8], module: &Module) {
             pgrx::debug1!("plwasm: compiled module {} is larger than plwasm.code_cache_size", hex_of(hash))
         }
         Err(err) => pgrx::log!("plwasm: cannot write the code cache file of module {}: {err}", hex_of(hash)),
+    }
+}
+
+/// What the inline module text with `text_key` decoded to, if a backend recorded it
+/// ([`store_decoded`]) and the cache still holds the record.
+pub fn load_decoded(text_key: &[u8; 32]) -> Option<Decoded> {
+    if gucs::code_cache_size() == 0 {
+        return None;
+    }
+    match code_cache::read_decoded(Path::new(DIRECTORY), &code_cache::decoded_name(text_key)) {
+        Ok(Some(found)) => {
+            if debug1_wanted() {
+                pgrx::debug1!(
+                    "plwasm: the code cache records that this module text decodes to module {}",
+                    hex_of(&found.hash)
+                );
+            }
+            Some(found)
+        }
+        Ok(None) => None,
+        Err(err) => {
+            pgrx::log!("plwasm: cannot read the code cache record of module text {}: {err}", hex_of(text_key));
+            None
+        }
+    }
+}
+
+/// Records what the inline module text with `text_key` decoded to, so later sessions find
+/// its compiled module without decoding it: only while the cache holds that module's code
+/// (a record of a module the cache cannot give is of no use, and writing it could push
+/// other files out), and unless the cache already holds the same record.
+pub fn store_decoded(engine: &Engine, text_key: &[u8; 32], decoded: &Decoded) {
+    let max_bytes = gucs::code_cache_size();
+    if max_bytes == 0
+        || !Path::new(DIRECTORY).join(code_cache::file_name(&decoded.hash, engine_tag(engine))).exists()
+        || load_decoded(text_key).as_ref() == Some(decoded)
+    {
+        return;
+    }
+    let name = code_cache::decoded_name(text_key);
+    if let Err(err) = code_cache::write_decoded(Path::new(DIRECTORY), &name, decoded, max_bytes) {
+        pgrx::log!("plwasm: cannot write the code cache record of module text {}: {err}", hex_of(text_key));
     }
 }
 

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use pgrx::pg_sys::{self, Oid};
 use plwasm_core::aggregate::SupportRole;
 use plwasm_core::body::Body;
+use plwasm_core::code_cache::Decoded;
 use plwasm_core::error::PlWasmError;
 use plwasm_core::sandbox::Sandbox;
 use plwasm_core::types::{SqlSignature, SqlType};
@@ -35,7 +36,7 @@ use plwasm_core::wasmtime::Module;
 use crate::backend::{engine, set_evictor, BackendEngine, Caller};
 use crate::catalog::ProcInfo;
 use crate::compiled::{self, ModulePin};
-use crate::{gucs, store};
+use crate::{code_cache, gucs, store};
 
 /// How a wasm function is called.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,9 +277,16 @@ pub fn prepare(
         Lookup::Validate { .. } => Some(gucs::call_limits().max_memory),
         Lookup::Call => None,
     };
+    if lookup == Lookup::Call {
+        if let Some(prepared) = prepare_recorded_inline(proc, signature)? {
+            return Ok(Some((prepared, false)));
+        }
+    }
     let (prepared, stored) = match crate::compile::parse_body(&proc.source, gucs::max_module_size())? {
         Body::Inline(body) => {
             let module = compiled::compiled(&body.wasm, body.hash)?;
+            let decoded = Decoded { hash: body.hash, size: body.wasm.len() as u64 };
+            code_cache::store_decoded(&engine().engine, &body.text_key, &decoded);
             let prepared = plwasm_core::prepare_function(
                 module,
                 body.hash,
@@ -322,6 +330,26 @@ pub fn prepare(
         }
     };
     Ok(Some((prepared, stored)))
+}
+
+/// An inline body's function prepared from what the code cache recorded its module text
+/// decoded to and the compiled module of that binary, without decoding the body (a new
+/// session's first call of a WAT function would spend most of its time parsing the text).
+/// `None` when either is missing, or the binary is over `plwasm.max_module_size`: the caller
+/// then decodes the body and reports whatever is wrong with it.
+fn prepare_recorded_inline(
+    proc: &ProcInfo,
+    signature: &SqlSignature,
+) -> Result<Option<plwasm_core::PreparedFunction>, PlWasmError> {
+    let max_module_size = gucs::max_module_size();
+    let Some((export, text_key)) = plwasm_core::body::inline_text_key(&proc.source, max_module_size) else {
+        return Ok(None);
+    };
+    let Some(decoded) = code_cache::load_decoded(&text_key).filter(|d| d.size <= max_module_size as u64) else {
+        return Ok(None);
+    };
+    let Some(module) = compiled::cached_module(&decoded.hash) else { return Ok(None) };
+    plwasm_core::prepare_function(module, decoded.hash, export, &proc.name, signature, None).map(Some)
 }
 
 /// Marks entries whose `pg_proc` row hashes to `hash` (all, for 0) stale and forgets them.

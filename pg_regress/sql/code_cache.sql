@@ -13,6 +13,11 @@ SELECT encode(sha256(decode(substr(:'add1000', 3), 'hex')), 'hex') AS hash1000,
        encode(sha256(decode(substr(:'add2000', 3), 'hex')), 'hex') AS hash2000,
        encode(sha256(decode(substr(:'add3000', 3), 'hex')), 'hex') AS hash3000 \gset
 \echo :hash1000
+-- What an inline body's text decodes to is recorded beside the module's code, in a file
+-- named by the SHA-256 of 'plwasm <release> inline module text', a NUL byte and the text.
+SELECT encode(sha256(prefix || convert_to(:'add3000', 'UTF8')), 'hex') || '.decoded' AS record3000
+  FROM (SELECT convert_to('plwasm ' || extversion || ' inline module text', 'UTF8') || '\x00'::bytea AS prefix
+          FROM pg_extension WHERE extname = 'plwasm') p \gset
 -- plwasm.module_exports (and so the plwasm.modules view) reads a module without compiling it:
 -- it stores nothing, and it describes nothing over plwasm.max_module_size.
 SELECT plwasm.module_exports(decode(substr(:'add3000', 3), 'hex')) AS exports;
@@ -82,7 +87,11 @@ SELECT max((pg_stat_file('pgsql_tmp_plwasm/' || f)).size) * 3 / 2 / 1024 || 'kB'
 SET plwasm.code_cache_size = :'room_for_one';
 CREATE FUNCTION cc_add3(int8) RETURNS int8 LANGUAGE wasm IMMUTABLE STRICT AS :'add3000';
 SELECT f LIKE :'hash3000' || '-%.cwasm' AS newest_kept, count(*) OVER () AS files
-  FROM pg_ls_dir('pgsql_tmp_plwasm') f;
+  FROM pg_ls_dir('pgsql_tmp_plwasm') f WHERE f LIKE '%.cwasm';
+-- Records are pruned like modules (which older ones are left depends on file times); the
+-- newest is kept. Each is 44 bytes: the binary's SHA-256, its size and a CRC.
+SELECT bool_or(f = :'record3000') AS newest_record_kept, bool_and((pg_stat_file('pgsql_tmp_plwasm/' || f)).size = 44) AS sizes
+  FROM pg_ls_dir('pgsql_tmp_plwasm') f WHERE f LIKE '%.decoded';
 SELECT cc_add(5), cc_add2(5), cc_add3(5);
 -- Clearing is for superusers.
 CREATE ROLE cc_user;
@@ -90,6 +99,39 @@ SET ROLE cc_user;
 SELECT plwasm.clear_code_cache();
 RESET ROLE;
 DROP ROLE cc_user;
-SELECT plwasm.clear_code_cache() AS deleted;
+SELECT count(*) AS files_before FROM pg_ls_dir('pgsql_tmp_plwasm') \gset
+SELECT plwasm.clear_code_cache() = :files_before AS deleted_every_file;
 SELECT count(*) AS files FROM pg_ls_dir('pgsql_tmp_plwasm');
+-- A WAT body: a new session's first call finds the compiled module through the record of
+-- what the text decodes to, without parsing the text again.
+\c
+CREATE FUNCTION cc_wat(x int8) RETURNS int8 LANGUAGE wasm IMMUTABLE STRICT AS $$
+  (module (func (export "cc_wat") (param i64) (result i64) local.get 0 i64.const 4000 i64.add))
+$$;
+SELECT current_setting('data_directory') || '/pgsql_tmp_plwasm/'
+       || encode(sha256(convert_to('plwasm ' || extversion || ' inline module text', 'UTF8') || '\x00'::bytea
+                        || convert_to(btrim(prosrc, E' \n'), 'UTF8')), 'hex') || '.decoded' AS record_wat
+  FROM pg_extension, pg_proc WHERE extname = 'plwasm' AND proname = 'cc_wat' \gset
+SELECT (pg_stat_file(:'record_wat')).size AS record_size;
+\c
+SET client_min_messages = debug1;
+SELECT cc_wat(1);
+RESET client_min_messages;
+-- A damaged record is deleted; the body is decoded, and the record written anew.
+COPY (SELECT 'not a record') TO :'record_wat';
+\c
+SET client_min_messages = debug1;
+SELECT cc_wat(2);
+RESET client_min_messages;
+SELECT (pg_stat_file(:'record_wat')).size AS record_size;
+-- A record does not let a module over plwasm.max_module_size through: the body is decoded,
+-- and refused, as without one.
+SELECT E'@export cc_add3\n' || :'big3000' AS big_body \gset
+CREATE FUNCTION cc_big(int8) RETURNS int8 LANGUAGE wasm IMMUTABLE STRICT AS :'big_body';
+\c
+SET plwasm.max_module_size = '1kB';
+SELECT cc_big(1);
+RESET plwasm.max_module_size;
+SELECT cc_big(1);
+DROP FUNCTION cc_wat(int8), cc_big(int8);
 DROP FUNCTION cc_add(int8), cc_add2(int8), cc_add3(int8);
