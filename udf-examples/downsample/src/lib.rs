@@ -32,11 +32,32 @@ pub fn lttb_in_order<P: Copy, I: Iterator<Item = P>>(
     points: impl Fn() -> I,
     xy: impl Fn(P) -> (f64, f64),
 ) -> Vec<P> {
+    lttb_walking(len, threshold, points, xy, Walks::OnceIfBucketsFit)
+}
+
+/// How [`lttb_walking`] may read the points.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Walks {
+    /// Once, keeping the current bucket, when buckets fit [`MAX_BUFFERED_BUCKET`]: for points
+    /// that cost something to produce (merged runs).
+    OnceIfBucketsFit,
+    /// With two cursors: for points read where they lie, which cost less to read twice than
+    /// to copy into a bucket.
+    Twice,
+}
+
+fn lttb_walking<P: Copy, I: Iterator<Item = P>>(
+    len: usize,
+    threshold: usize,
+    points: impl Fn() -> I,
+    xy: impl Fn(P) -> (f64, f64),
+    walks: Walks,
+) -> Vec<P> {
     if threshold >= len || threshold < 3 {
         return points().take(len).collect();
     }
     let every = (len - 2) as f64 / (threshold - 2) as f64;
-    if (every.ceil() as usize) < MAX_BUFFERED_BUCKET {
+    if walks == Walks::OnceIfBucketsFit && (every.ceil() as usize) < MAX_BUFFERED_BUCKET {
         lttb_one_walk(len, threshold, points(), xy)
     } else {
         lttb_two_cursors(len, threshold, points, xy)
@@ -182,18 +203,10 @@ impl PointLog {
         self.blocks.iter().flatten().copied()
     }
 
-    /// Point `i` in arrival order, when every block but the last is full ([`PointLog::push`]
-    /// fills each before it starts the next).
-    #[inline(always)]
-    fn point(&self, i: usize) -> (i64, f64) {
-        self.blocks[i / Self::BLOCK][i % Self::BLOCK]
-    }
-
-    /// Whether the points, in arrival order, are in time order and [`PointLog::point`] finds
-    /// them by position: what points that arrived in order leave, once the blocks are sorted.
-    fn in_order_by_position(&self) -> bool {
-        let full = self.blocks.split_last().is_none_or(|(_, rest)| rest.iter().all(|b| b.len() == Self::BLOCK));
-        full && self.blocks.windows(2).all(|pair| follows(&pair[0], &pair[1]))
+    /// Whether the points, in arrival order, are in time order: what points that arrived in
+    /// order leave, once the blocks are sorted.
+    fn in_one_run(&self) -> bool {
+        self.blocks.windows(2).all(|pair| follows(&pair[0], &pair[1]))
     }
 }
 
@@ -314,23 +327,16 @@ impl Iterator for InOrder<'_> {
 /// the log's blocks in place when they are not in order (no copy of the points: a group
 /// takes the memory of its points, in any arrival order).
 ///
-/// Points in time order (one run) are read by position with two cursors, so none is copied
-/// into a bucket buffer on the way; merged runs go through [`lttb_in_order`].
+/// Points in time order (one run) are read where they lie with two cursors, so none is
+/// copied into a bucket buffer on the way; merged runs are walked once.
 pub fn lttb_points(points: &mut PointLog, threshold: usize) -> Vec<(i64, f64)> {
     points.sort_blocks();
     let points = &*points;
-    if points.in_order_by_position() {
-        let len = points.len();
-        if threshold >= len || threshold < 3 {
-            return points.iter().collect();
-        }
-        let xy = |i: usize| {
-            let (ts, value) = points.point(i);
-            (ts as f64, value)
-        };
-        return lttb_two_cursors(len, threshold, || 0..len, xy).into_iter().map(|i| points.point(i)).collect();
+    let xy = |p: (i64, f64)| (p.0 as f64, p.1);
+    if points.in_one_run() {
+        return lttb_walking(points.len(), threshold, || points.iter(), xy, Walks::Twice);
     }
-    lttb_in_order(points.len(), threshold, || points.in_order(), |p| (p.0 as f64, p.1))
+    lttb_walking(points.len(), threshold, || points.in_order(), xy, Walks::OnceIfBucketsFit)
 }
 
 #[cfg(test)]
