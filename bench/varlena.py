@@ -67,7 +67,7 @@ VARIANTS = [
     ("text: plwasm `ascii_upper` (C guest)", "length(wasm_ascii_upper(t))", "same a-z loop, ABI 1", "bench_text", "text: bare `length(t)`", "text: C `c_ascii_upper`"),
     ("text: C echo", "length(c_echo_text(t))", "copy into a new varlena, PGXS: any echo's floor", "bench_text", "text: bare `length(t)`", None),
     ("text: plwasm echo", "length(wasm_echo_text(t))", "boundary only: copy in, copy out", "bench_text", "text: bare `length(t)`", "text: C echo"),
-    ("4 kB text: bare `length(t)`", "length(t)", "baseline, 4096-byte text, stored in the heap (PLAIN)", "bench_text_4k", None, None),
+    ("4 kB text: bare `length(t)`", "length(t)", "baseline, 4000-byte text, stored in the heap (PLAIN)", "bench_text_4k", None, None),
     ("4 kB text: C `c_ascii_upper`", "length(c_ascii_upper(t))", "a-z loop, PGXS", "bench_text_4k", "4 kB text: bare `length(t)`", None),
     ("4 kB text: plwasm `ascii_upper` (C guest)", "length(wasm_ascii_upper(t))", "ABI 1", "bench_text_4k", "4 kB text: bare `length(t)`", "4 kB text: C `c_ascii_upper`"),
     ("4 kB text: plwasm echo", "length(wasm_echo_text(t))", "boundary only", "bench_text_4k", "4 kB text: bare `length(t)`", None),
