@@ -161,17 +161,17 @@ pub fn load_decoded(text_key: &[u8; 32]) -> Option<Decoded> {
     if gucs::code_cache_size() == 0 {
         return None;
     }
+    let found = read_record(text_key)?;
+    if debug1_wanted() {
+        pgrx::debug1!("plwasm: the code cache records that this module text decodes to module {}", hex_of(&found.hash));
+    }
+    Some(found)
+}
+
+/// The cache's record of the module text with `text_key`, if it holds a sound one.
+fn read_record(text_key: &[u8; 32]) -> Option<Decoded> {
     match code_cache::read_decoded(Path::new(DIRECTORY), &code_cache::decoded_name(text_key)) {
-        Ok(Some(found)) => {
-            if debug1_wanted() {
-                pgrx::debug1!(
-                    "plwasm: the code cache records that this module text decodes to module {}",
-                    hex_of(&found.hash)
-                );
-            }
-            Some(found)
-        }
-        Ok(None) => None,
+        Ok(found) => found,
         Err(err) => {
             pgrx::log!("plwasm: cannot read the code cache record of module text {}: {err}", hex_of(text_key));
             None
@@ -187,7 +187,7 @@ pub fn store_decoded(engine: &Engine, text_key: &[u8; 32], decoded: &Decoded) {
     let max_bytes = gucs::code_cache_size();
     if max_bytes == 0
         || !Path::new(DIRECTORY).join(code_cache::file_name(&decoded.hash, engine_tag(engine))).exists()
-        || load_decoded(text_key).as_ref() == Some(decoded)
+        || read_record(text_key).as_ref() == Some(decoded)
     {
         return;
     }

@@ -124,6 +124,25 @@ SET client_min_messages = debug1;
 SELECT cc_wat(2);
 RESET client_min_messages;
 SELECT (pg_stat_file(:'record_wat')).size AS record_size;
+-- A record whose module file is damaged: the module is compiled again from the body. The
+-- record starts with the module's hash, which names the module's file. (A file a session
+-- maps must never be rewritten in place, also not while that session exits: this module
+-- is only compiled and stored, by CREATE FUNCTION, and then damaged before any session
+-- loads it.)
+CREATE FUNCTION cc_wat5(x int8) RETURNS int8 LANGUAGE wasm IMMUTABLE STRICT AS $$
+  (module (func (export "cc_wat5") (param i64) (result i64) local.get 0 i64.const 5000 i64.add))
+$$;
+SELECT current_setting('data_directory') || '/pgsql_tmp_plwasm/' || f AS module_wat5
+  FROM pg_extension, pg_proc, pg_ls_dir('pgsql_tmp_plwasm') f
+ WHERE extname = 'plwasm' AND proname = 'cc_wat5'
+   AND f LIKE encode(pg_read_binary_file('pgsql_tmp_plwasm/'
+         || encode(sha256(convert_to('plwasm ' || extversion || ' inline module text', 'UTF8') || '\x00'::bytea
+                          || convert_to(btrim(prosrc, E' \n'), 'UTF8')), 'hex') || '.decoded', 0, 32), 'hex') || '-%.cwasm' \gset
+COPY (SELECT 'not machine code') TO :'module_wat5';
+\c
+SET client_min_messages = debug1;
+SELECT cc_wat5(3);
+RESET client_min_messages;
 -- A record does not let a module over plwasm.max_module_size through: the body is decoded,
 -- and refused, as without one.
 SELECT E'@export cc_add3\n' || :'big3000' AS big_body \gset
@@ -133,5 +152,5 @@ SET plwasm.max_module_size = '1kB';
 SELECT cc_big(1);
 RESET plwasm.max_module_size;
 SELECT cc_big(1);
-DROP FUNCTION cc_wat(int8), cc_big(int8);
+DROP FUNCTION cc_wat(int8), cc_wat5(int8), cc_big(int8);
 DROP FUNCTION cc_add(int8), cc_add2(int8), cc_add3(int8);
