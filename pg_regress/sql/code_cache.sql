@@ -14,10 +14,15 @@ SELECT encode(sha256(decode(substr(:'add1000', 3), 'hex')), 'hex') AS hash1000,
        encode(sha256(decode(substr(:'add3000', 3), 'hex')), 'hex') AS hash3000 \gset
 \echo :hash1000
 -- What an inline body's text decodes to is recorded beside the module's code, in a file
--- named by the SHA-256 of 'plwasm <release> inline module text', a NUL byte and the text.
-SELECT encode(sha256(prefix || convert_to(:'add3000', 'UTF8')), 'hex') || '.decoded' AS record3000
-  FROM (SELECT convert_to('plwasm ' || extversion || ' inline module text', 'UTF8') || '\x00'::bytea AS prefix
-          FROM pg_extension WHERE extname = 'plwasm') p \gset
+-- named by the SHA-256 of 'plwasm <release> inline module text', a NUL byte and the text
+-- (directives and surrounding white space left off).
+CREATE FUNCTION cc_record(module_text text) RETURNS text LANGUAGE sql STABLE AS $f$
+  SELECT 'pgsql_tmp_plwasm/'
+         || encode(sha256(convert_to('plwasm ' || extversion || ' inline module text', 'UTF8') || '\x00'::bytea
+                          || convert_to(btrim(module_text, E' \n'), 'UTF8')), 'hex') || '.decoded'
+    FROM pg_extension WHERE extname = 'plwasm'
+$f$;
+SELECT cc_record(:'add3000') AS record3000 \gset
 -- plwasm.module_exports (and so the plwasm.modules view) reads a module without compiling it:
 -- it stores nothing, and it describes nothing over plwasm.max_module_size.
 SELECT plwasm.module_exports(decode(substr(:'add3000', 3), 'hex')) AS exports;
@@ -90,7 +95,7 @@ SELECT f LIKE :'hash3000' || '-%.cwasm' AS newest_kept, count(*) OVER () AS file
   FROM pg_ls_dir('pgsql_tmp_plwasm') f WHERE f LIKE '%.cwasm';
 -- Records are pruned like modules (which older ones are left depends on file times); the
 -- newest is kept. Each is 44 bytes: the binary's SHA-256, its size and a CRC.
-SELECT bool_or(f = :'record3000') AS newest_record_kept, bool_and((pg_stat_file('pgsql_tmp_plwasm/' || f)).size = 44) AS sizes
+SELECT bool_or('pgsql_tmp_plwasm/' || f = :'record3000') AS newest_record_kept, bool_and((pg_stat_file('pgsql_tmp_plwasm/' || f)).size = 44) AS sizes
   FROM pg_ls_dir('pgsql_tmp_plwasm') f WHERE f LIKE '%.decoded';
 SELECT cc_add(5), cc_add2(5), cc_add3(5);
 -- Clearing is for superusers.
@@ -108,10 +113,8 @@ SELECT count(*) AS files FROM pg_ls_dir('pgsql_tmp_plwasm');
 CREATE FUNCTION cc_wat(x int8) RETURNS int8 LANGUAGE wasm IMMUTABLE STRICT AS $$
   (module (func (export "cc_wat") (param i64) (result i64) local.get 0 i64.const 4000 i64.add))
 $$;
-SELECT current_setting('data_directory') || '/pgsql_tmp_plwasm/'
-       || encode(sha256(convert_to('plwasm ' || extversion || ' inline module text', 'UTF8') || '\x00'::bytea
-                        || convert_to(btrim(prosrc, E' \n'), 'UTF8')), 'hex') || '.decoded' AS record_wat
-  FROM pg_extension, pg_proc WHERE extname = 'plwasm' AND proname = 'cc_wat' \gset
+SELECT current_setting('data_directory') || '/' || cc_record(prosrc) AS record_wat
+  FROM pg_proc WHERE proname = 'cc_wat' \gset
 SELECT (pg_stat_file(:'record_wat')).size AS record_size;
 \c
 SET client_min_messages = debug1;
@@ -133,11 +136,8 @@ CREATE FUNCTION cc_wat5(x int8) RETURNS int8 LANGUAGE wasm IMMUTABLE STRICT AS $
   (module (func (export "cc_wat5") (param i64) (result i64) local.get 0 i64.const 5000 i64.add))
 $$;
 SELECT current_setting('data_directory') || '/pgsql_tmp_plwasm/' || f AS module_wat5
-  FROM pg_extension, pg_proc, pg_ls_dir('pgsql_tmp_plwasm') f
- WHERE extname = 'plwasm' AND proname = 'cc_wat5'
-   AND f LIKE encode(pg_read_binary_file('pgsql_tmp_plwasm/'
-         || encode(sha256(convert_to('plwasm ' || extversion || ' inline module text', 'UTF8') || '\x00'::bytea
-                          || convert_to(btrim(prosrc, E' \n'), 'UTF8')), 'hex') || '.decoded', 0, 32), 'hex') || '-%.cwasm' \gset
+  FROM pg_proc, pg_ls_dir('pgsql_tmp_plwasm') f
+ WHERE proname = 'cc_wat5' AND f LIKE encode(pg_read_binary_file(cc_record(prosrc), 0, 32), 'hex') || '-%.cwasm' \gset
 COPY (SELECT 'not machine code') TO :'module_wat5';
 \c
 SET client_min_messages = debug1;
@@ -152,5 +152,5 @@ SET plwasm.max_module_size = '1kB';
 SELECT cc_big(1);
 RESET plwasm.max_module_size;
 SELECT cc_big(1);
-DROP FUNCTION cc_wat(int8), cc_wat5(int8), cc_big(int8);
+DROP FUNCTION cc_wat(int8), cc_wat5(int8), cc_big(int8), cc_record(text);
 DROP FUNCTION cc_add(int8), cc_add2(int8), cc_add3(int8);
